@@ -1,0 +1,82 @@
+"""``ood-k8s``: the admin and user command line.
+
+Each concern registers its own sub-commands from a module named ``cli_<concern>`` (see
+``_COMMAND_MODULES``).  Those modules import only :mod:`argparse` at the top and defer the real
+work to their handlers, so ``ood-k8s --help`` and the credential plugin start fast.  Handlers
+receive the parsed arguments and return an exit code; an :class:`~ood_k8s.errors.OodK8sError`
+becomes one line on stderr and its exit code -- never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import OodK8sError
+
+# Order is the order in --help.
+_COMMAND_MODULES = ("cli_config", "cli_demo", "cli_job", "cli_user", "cli_storage", "cli_cluster", "cli_ood")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ood-k8s",
+        description="Open OnDemand interactive sessions on Kubernetes: users, sessions, cluster manifests.")
+    parser.add_argument("--version", action="version", version=f"ood-k8s {__version__}")
+    parser.add_argument("--config", metavar="FILE",
+                        help="site configuration (default: $OOD_K8S_CONFIG, then /etc/ood/config/ood_k8s.yml, "
+                             "then the built-in default); '-' reads stdin")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"ood_k8s.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"ood_k8s.{name}":
+                continue  # a concern that is not installed in this build
+            raise
+        module.register(sub)
+    sub.add_parser("credential", help="kubectl exec credential plugin (used from kubeconfigs)",
+                   add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["credential"]:
+        # Hot path: every kubectl process runs the plugin; skip building the whole parser.
+        from .credential import main as credential_main
+
+        return _guard(lambda: credential_main(args_list[1:]))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return _guard(lambda: handler(args))
+
+
+def _guard(fn: Callable[[], int]) -> int:
+    try:
+        return int(fn() or 0)
+    except OodK8sError as err:
+        print(f"ood-k8s: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("ood-k8s: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def load_config(args: argparse.Namespace):  # noqa: ANN201 - returns ood_k8s.config.Config
+    from . import config
+
+    return config.load(getattr(args, "config", None))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
