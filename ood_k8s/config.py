@@ -134,6 +134,20 @@ class ClusterConfig:
     portal_cidrs: List[str] = setting(doc="Networks the portal's reverse proxy connects from (NetworkPolicy).",
                                       factory=lambda: ["10.0.0.0/16"], check=check_cidr)
     aws_region: str = setting("us-east-1", "AWS region of the cluster (EKS settings, Karpenter).")
+    eks_name: str = setting("", "Name of the EKS cluster (Karpenter discovery tags and node role, the eksctl "
+                            "fragment, doctor's identity-provider check). Empty: cluster.name.")
+    autoscaler: Literal["karpenter", "cluster-autoscaler", "none"] = setting(
+        "karpenter", "What adds GPU nodes: Karpenter (a NodePool and EC2NodeClass per GPU profile), the cluster "
+        "autoscaler (node-group tags and its priority expander) or none (fixed nodes). See 'ood-k8s cluster render'.")
+    karpenter_node_role: str = setting("", "IAM role of the nodes Karpenter launches (EC2NodeClass role). Empty: "
+                                       "KarpenterNodeRole-<eks_name>, as Karpenter's getting-started guide names it.")
+    provisioner_subject: str = setting(
+        "User:ood-k8s-provisioner", "Who provisioner_kubeconfig authenticates as; bound to the provisioner "
+        "ClusterRole: 'User:NAME', 'Group:NAME' or 'ServiceAccount:NAMESPACE/NAME' (on EKS: the Kubernetes "
+        "username of the portal's IAM access entry).",
+        check=lambda v: None if re.match(r"^((User|Group):[^\s:][^\s]*|ServiceAccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+                                         r"/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$", v)
+        else "'User:NAME', 'Group:NAME' or 'ServiceAccount:NAMESPACE/NAME'")
 
 
 @dataclass
@@ -146,6 +160,9 @@ class PortalConfig:
     host_regex: str = setting(r"[^/]+", "OOD's host_regex; session hosts must match it for /node/ proxying.")
     submit_host: str = setting("", "submit_host reported to OOD. Empty: this machine's host name.")
     python: str = setting("", "Interpreter to name in generated OOD files. Empty: the one running ood-k8s.")
+    url: str = setting("", "Public URL of the portal (https://ondemand.example.edu). Jupyter sessions accept "
+                       "browser connections (kernels, terminals) only from its origin. Empty: from any origin, "
+                       "as OOD's own Jupyter app does.", check=check_url)
 
 
 @dataclass
@@ -226,6 +243,9 @@ class OidcConfig:
     refresh_token_env: str = setting("OOD_OIDC_REFRESH_TOKEN", "Hook variable holding the refresh token.")
     refresh_token_days: int = setting(30, "Assumed refresh token lifetime when the provider does not say.",
                                       check=check_positive)
+    username_claim: str = setting("preferred_username", "ID-token claim that equals the portal username: the "
+                                  "API server's usernameClaim ('ood-k8s cluster render --only eksctl').")
+    groups_claim: str = setting("groups", "ID-token claim listing the user's groups: the API server's groupsClaim.")
 
 
 @dataclass
@@ -234,6 +254,12 @@ class AuthConfig:
                                                "(EKS) or the portal's own OIDC provider.")
     id_token_margin: int = setting(300, "Seconds before expiry at which a cached ID token is refreshed.",
                                    check=check_non_negative)
+    credential_command: str = setting("", "Absolute path of the installed 'ood-k8s' command, written into users' "
+                                      "kubeconfigs as their exec credential plugin. Empty: the one next to the "
+                                      "running Python, else the one on PATH.",
+                                      check=lambda v: None if v == "" or (v.startswith("/") and
+                                                                          v.endswith("/ood-k8s"))
+                                      else "an absolute path ending in /ood-k8s")
     cognito: CognitoConfig = setting(doc="Amazon Cognito settings (auth.mode: cognito).", factory=CognitoConfig)
     oidc: OidcConfig = setting(doc="Portal OIDC provider settings (auth.mode: oidc).", factory=OidcConfig)
 
@@ -245,6 +271,9 @@ class HookConfig:
         "Kubernetes access (exit 0, logged); 'closed' exits non-zero (OOD still starts the PUN; it only logs).")
     syslog_facility: str = setting("authpriv", "Syslog facility of hook messages.")
     syslog_ident: str = setting("ood-k8s-hook", "Syslog identifier.")
+    lock_dir: str = setting("/run/lock/ood-k8s", "Root-only directory of per-user lock files, so two hooks "
+                            "(or a hook and 'ood-k8s user sync') for one user never interleave.",
+                            check=check_abs_path)
 
 
 @dataclass
@@ -272,6 +301,18 @@ class KarpenterConfig:
     limit_cpu: str = setting("", "Most CPU the pool may hold in all (empty: no limit).", check=check_quantity)
     image_snapshot_id: str = setting("", "EBS snapshot holding pre-pulled notebook images (Bottlerocket "
                                      "data volume), so cold starts take seconds.")
+    ami_alias: str = setting("bottlerocket@latest", "EC2NodeClass amiSelectorTerms alias; pin a version "
+                             "(e.g. bottlerocket@v1.26.0) in production so new AMIs do not replace nodes.",
+                             check=lambda v: None if re.match(r"^(bottlerocket|al2023)@[A-Za-z0-9.\-]+$", v)
+                             else "an alias such as bottlerocket@latest or bottlerocket@v1.26.0")
+    data_volume_size: str = setting("100Gi", "Size of the node's data volume holding container images (at least "
+                                    "the snapshot's size).",
+                                    check=lambda v: None if re.match(r"^[1-9][0-9]{0,4}(Gi|G|Ti|T)$", v)
+                                    else "a size in Gi, G, Ti or T such as 100Gi")
+    consolidate_after: str = setting("10m", "How long an empty GPU node waits for the next session before "
+                                     "Karpenter removes it.",
+                                     check=lambda v: None if re.match(r"^(([0-9]+(s|m|h))+|Never)$", v)
+                                     else "a duration such as 10m, 1h30m or Never")
 
 
 @dataclass
@@ -340,6 +381,7 @@ class EfsConfig:
     endpoint_url: str = setting("", "Override of the EFS endpoint (tests).", check=check_url)
     root_directory: str = setting("/home/{user}", "Access point root directory template.",
                                   check=check_user_template)
+    mount_options: List[str] = setting(doc="PV mountOptions (access points need 'tls').", factory=lambda: ["tls"])
 
 
 @dataclass

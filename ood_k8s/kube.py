@@ -104,8 +104,11 @@ _IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
 
 
 def _segment(value: str) -> str:
-    """A path segment that cannot climb or add segments, whatever the caller passed."""
-    if not value or value in (".", ".."):
+    """A path segment that cannot climb or add segments, whatever the caller passed.
+
+    Same rule as the API server's path-segment names: not empty, '.' or '..', no '/' or '%'.
+    """
+    if not value or value in (".", "..") or "/" in value or "%" in value:
         raise Invalid(f"invalid object name {value!r}", "names are DNS-1123 labels or subdomains")
     return quote(value, safe="")
 

@@ -41,7 +41,7 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 
 
 def is_dns_label(value: str, max_len: int = MAX_LABEL) -> bool:
-    return len(value) <= max_len and bool(_LABEL.match(value))
+    return len(value) <= max_len and bool(_LABEL.fullmatch(value))
 
 
 def slug(username: str, max_len: int = 40) -> str:
@@ -64,7 +64,7 @@ def check_username(username: str) -> str:
     if len(username) > MAX_USERNAME:
         raise UsageError(f"username '{shown}...' is {len(username)} characters long",
                          f"usernames may have at most {MAX_USERNAME} characters")
-    if "/" in username or ".." in username or not _USERNAME.match(username):
+    if "/" in username or ".." in username or not _USERNAME.fullmatch(username):
         raise UsageError(f"username '{shown}' is not a valid portal username",
                          "use letters, digits, '_', '-', '.', '@' only (no '/', '..', spaces, control or "
                          "non-ASCII characters, no leading '-' or '.')")

@@ -101,3 +101,14 @@ def validate(obj: dict[str, Any], version: str, source: str = "") -> None:
     from . import schema
 
     schema.validate(obj, version, source)
+
+
+_SHARED: dict[tuple[str, str], Renderer] = {}
+
+
+def for_config(cfg: Any) -> Renderer:
+    """The process-wide validating renderer for a site configuration (templates compile once)."""
+    key = (cfg.templates.site_dir, cfg.cluster.kubernetes_version)
+    if key not in _SHARED:
+        _SHARED[key] = Renderer(cfg.templates.site_dir, cfg.cluster.kubernetes_version)
+    return _SHARED[key]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,16 @@ def register(api_version: str, kind: str, schema: dict[str, Any]) -> None:
     """Add a JSON schema for a kind the Kubernetes schemas lack (e.g. a CRD)."""
     _extra[(api_version, kind)] = schema
     _validator.cache_clear()
+
+
+def _import_jsonschema() -> Any:
+    # jsonschema imports the optional rfc3987_syntax (when installed, e.g. by Jupyter) to check the
+    # "iri" format; it builds dozens of grammars at import (~3 s here) for a format Kubernetes
+    # schemas never use.  Hide it: format checks are not enabled by this module anyway.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    import jsonschema
+
+    return jsonschema
 
 
 def _schema_root() -> Path:
@@ -70,7 +81,7 @@ def _load_extra() -> None:
 
 @lru_cache(maxsize=None)
 def _validator(version: str, api_version: str, kind: str) -> Any:
-    import jsonschema
+    jsonschema = _import_jsonschema()
     from referencing import Registry, Resource
 
     if not _extra:
@@ -103,7 +114,7 @@ def validate(obj: dict[str, Any], version: str, source: str = "") -> None:
     if not isinstance(kind, str) or not isinstance(api_version, str):
         raise RenderError(f"{prefix}object without apiVersion/kind", "every document must name both")
     name = (obj.get("metadata") or {}).get("name", "?")
-    import jsonschema
+    jsonschema = _import_jsonschema()
 
     errors = list(_validator(version, api_version, kind).iter_errors(obj))
     if errors:

@@ -35,7 +35,8 @@ def test_unknown_keys_are_errors_with_a_suggestion() -> None:
     assert problems({"cluster": {"servr": "x"}}) == [
         "cluster.servr: unknown key (did you mean 'server'?); expected one of: name, server, "
         "certificate_authority, kubeconfig, context, provisioner_kubeconfig, kubernetes_version, "
-        "request_timeout, retries, connection, nodeport_host, portal_cidrs, aws_region"]
+        "request_timeout, retries, connection, nodeport_host, portal_cidrs, aws_region, eks_name, autoscaler, "
+        "karpenter_node_role, provisioner_subject"]
 
 
 def test_every_problem_is_reported_with_path_value_and_expectation() -> None:
@@ -128,7 +129,8 @@ def test_cli_check_lists_every_problem_and_exits_1() -> None:
         "<stdin>: cluster.retries: got 'x', expected an integer",
         "<stdin>: cluster.servr: unknown key (did you mean 'server'?); expected one of: name, server, "
         "certificate_authority, kubeconfig, context, provisioner_kubeconfig, kubernetes_version, request_timeout, "
-        "retries, connection, nodeport_host, portal_cidrs, aws_region",
+        "retries, connection, nodeport_host, portal_cidrs, aws_region, eks_name, autoscaler, karpenter_node_role, "
+        "provisioner_subject",
         "<stdin>: jobs: got 3, expected a mapping",
     ]
     assert "Traceback" not in check.stderr

@@ -1,0 +1,123 @@
+"""Credentials: the exec plugin from cache and on refresh, and the hook's token side (moto's server).
+
+Incumbents: OSC writes ``auth-provider: oidc`` -- no process per kubectl, but the IdP client secret
+and refresh token sit in every user's kubeconfig.  Harvard's hook and credential path run ``aws``
+CLI processes; ``python -c "import boto3"`` is the floor of one such process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from typing import Callable
+
+from bench.common import entry_point, env_with_repo, fmt_ms, median_ms, process_ms
+
+
+def run(report: Callable[..., None]) -> None:
+    from moto.server import ThreadedMotoServer
+
+    from ood_k8s import cognito, credential
+    from ood_k8s.config import Config
+    from ood_k8s.identity import Identity
+    from ood_k8s.tokencache import TokenCache
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        import boto3
+
+        idp = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=url)
+        pool_id = idp.create_user_pool(PoolName="bench")["UserPool"]["Id"]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName="bench", GenerateSecret=False,
+            ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        with tempfile.TemporaryDirectory() as tmp:
+            base = Config()
+            cfg = dataclasses.replace(base, users=dataclasses.replace(base.users, token_cache_dir=tmp),
+                                      auth=dataclasses.replace(base.auth, cognito=dataclasses.replace(
+                                          base.auth.cognito, endpoint_url=url, user_pool_id=pool_id,
+                                          client_id=client_id)))
+            ident = Identity("alice", os.getuid(), os.getgid(), tmp, ("alice",), ())
+
+            started = time.perf_counter()
+            cognito.ensure_user(cfg, ident)
+            credential.ensure_tokens(cfg, ident, {})
+            first_ms = (time.perf_counter() - started) * 1000
+            report("first login, token side (create user + mint)", fmt_ms(first_ms), "5 aws CLI processes",
+                   note="in-process boto3, moto over loopback")
+            cached_ms = median_ms(lambda: credential.ensure_tokens(cfg, ident, {}), runs=200)
+            report("later login, token side (cached: 0 calls)", f"{cached_ms:.3f} ms", "5 aws CLI processes")
+
+            plugin = [*entry_point("ood-k8s"), "credential", "--user", "alice", "--cache-dir", tmp]
+            env = env_with_repo()
+            hit_ms = process_ms(plugin, runs=20, env=env)
+            boto3_ms = process_ms([sys.executable, "-c", "import boto3"], runs=10)
+            bare_ms = process_ms([sys.executable, "-c", "pass"], runs=10)
+            report("kubectl plugin call, cache hit (process)", fmt_ms(hit_ms),
+                   f"{boto3_ms:.1f} ms (boto3 import floor)",
+                   note=f"python -c pass: {bare_ms:.1f} ms; OSC: no process but client secret in file")
+
+            source = credential.token_source(cfg, "alice")
+            report("adapter token per poll, in-process (file + json)",
+                   f"{median_ms(lambda: credential.token_source(cfg, 'alice')(False), runs=200):.3f} ms",
+                   "kubectl fork per call", note=f"memoised: {median_ms(lambda: source(False), runs=200):.4f} ms")
+
+            cache = TokenCache(tmp, "alice")
+
+            def expire() -> None:
+                cached = cache.read()
+                assert cached is not None
+                cache.write(cached.replace(id_expires_at=time.time() - 1))
+
+            def refresh_in_process() -> None:
+                expire()
+                credential.current_tokens(cache)
+
+            report("token refresh against moto, in-process", fmt_ms(median_ms(refresh_in_process, runs=10)),
+                   "n/a", note="REFRESH_TOKEN_AUTH, unsigned POST")
+            if os.geteuid() == 0:
+                report("user kubeconfig, unchanged (forked child as the user)",
+                       fmt_ms(_kubeconfig_unchanged_ms(cfg)), "kubectl config set-credentials",
+                       note="OSC: one kubectl process per login")
+            samples = []
+            for _ in range(10):
+                expire()
+                samples.append(process_ms(plugin, runs=1, env=env))
+            samples.sort()
+            report("kubectl plugin call, refresh (process)", fmt_ms(samples[len(samples) // 2]),
+                   f"{boto3_ms:.1f} ms + the call", note="no boto3 import in the plugin")
+    finally:
+        server.stop()
+
+
+def _kubeconfig_unchanged_ms(cfg: object) -> float:
+    """The hook's kubeconfig step when nothing changed: read as the user in a forked child, compare."""
+    import shutil
+
+    from ood_k8s import names, userkubeconfig
+    from ood_k8s.identity import Identity
+
+    top = tempfile.mkdtemp(prefix="ood-k8s-bench-")
+    try:
+        os.chmod(top, 0o711)  # noqa: S103 - the user's uid must reach its home below
+        home = os.path.join(top, "alice")
+        os.mkdir(home, 0o700)
+        os.chown(home, 20001, 20001)
+        ident = Identity("alice", 20001, 20001, home, ("alice",), ())
+        cfg = dataclasses.replace(cfg, auth=dataclasses.replace(  # type: ignore[type-var]
+            cfg.auth, credential_command="/usr/local/bin/ood-k8s"))  # type: ignore[attr-defined]
+        n = names.for_user("alice")
+        userkubeconfig.write(cfg, ident, n)  # type: ignore[arg-type]
+        return median_ms(lambda: userkubeconfig.write(cfg, ident, n), runs=30)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(top)

@@ -1,0 +1,68 @@
+"""Home storage per login: AWS calls and time on the first and every later login (EFS, moto's server).
+
+The incumbents have no per-user EFS: OSC's hook leaves homes to the nodes (hostPath), and FASRC's
+runs an ``aws`` CLI process (a Python start, ~140 ms of boto3 import alone) for each call on every login.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from typing import Callable
+
+
+def run(report: Callable[..., None]) -> None:
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from ood_k8s import homedir, names, storage
+    from ood_k8s.config import Config
+    from ood_k8s.identity import Identity
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(key, value)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        client = boto3.client("efs", region_name="us-east-1", endpoint_url=url)
+        fs_id = client.create_file_system(CreationToken="bench")["FileSystemId"]
+        calls: list[str] = []
+        client.meta.events.register("before-call.efs", lambda model, **kw: calls.append(model.name))
+        base = Config()
+        cfg = dataclasses.replace(base, storage=dataclasses.replace(
+            base.storage, efs=dataclasses.replace(base.storage.efs, file_system_id=fs_id, endpoint_url=url)))
+        ident = Identity("alice", 20001, 20001, "/home/alice", ("alice",), (30001,))
+        n = names.for_user("alice")
+
+        started = time.perf_counter()
+        first = storage.provision(cfg, ident, n, {}, efs_client=client)
+        first_ms = (time.perf_counter() - started) * 1000
+        report("first login: EFS calls / time", f"{len(calls)} / {first_ms:.1f} ms", "n/a (no EFS)")
+
+        calls.clear()
+        rounds = 200
+        started = time.perf_counter()
+        for _ in range(rounds):
+            storage.provision(cfg, ident, n, first.annotations, efs_client=client)
+        per = (time.perf_counter() - started) * 1000 / rounds
+        report("later login (hash changed): EFS calls / time", f"{len(calls)} / {per:.2f} ms",
+               "1 aws CLI per call", note="renders + validates PV and claim")
+
+        with tempfile.TemporaryDirectory() as tmp:
+            home = dataclasses.replace(ident, home=os.path.join(tmp, "alice"))
+            started = time.perf_counter()
+            homedir.ensure_home(home, tmp, "/etc/skel")
+            made_ms = (time.perf_counter() - started) * 1000
+            started = time.perf_counter()
+            for _ in range(rounds):
+                homedir.ensure_home(home, tmp, "/etc/skel")
+            again_us = (time.perf_counter() - started) * 1e6 / rounds
+        report("portal home: create with /etc/skel / check existing", f"{made_ms:.2f} ms / {again_us:.0f} us",
+               "not done")
+    finally:
+        server.stop()

@@ -1,0 +1,56 @@
+"""Small timing helpers shared by the bench modules."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def median_ms(fn: Callable[[], object], runs: int = 15, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def process_ms(argv: Sequence[str], runs: int = 15, env: dict[str, str] | None = None,
+               stdin: bytes | None = None, cwd: str | None = None) -> float:
+    """Median wall time of a whole process, start to exit."""
+
+    def once() -> None:
+        proc = subprocess.run(list(argv), input=stdin, capture_output=True, env=env, cwd=cwd, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {proc.stderr.decode(errors='replace')[-400:]}")
+
+    return median_ms(once, runs=runs)
+
+
+def entry_point(name: str) -> list[str]:
+    """The installed console script if on PATH (as OOD runs it), else the module via this interpreter."""
+    found = shutil.which(name)
+    if found:
+        return [found]
+    module = {"ood-k8s": "ood_k8s", "ood-k8s-psij": "ood_k8s.psij_shim"}[name]
+    return [sys.executable, "-m", module]
+
+
+def env_with_repo() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.1f} ms"

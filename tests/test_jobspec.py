@@ -1,0 +1,177 @@
+"""jobspec: every refusal happens here, with one line naming the key; defaults come from the profile."""
+
+from __future__ import annotations
+
+import pytest
+
+from ood_k8s import jobspec
+from ood_k8s.config import GpuConfig, Profile, Range
+from ood_k8s.errors import NotEntitled, UsageError
+from ood_k8s.jobspec import Script, native_from_attributes, resolve, tokens_to_attributes
+from tests.conftest import ALICE, BOB
+
+
+def test_defaults_come_from_the_default_profile(make_config) -> None:
+    spec = resolve(Script(content="echo hi\n", job_name="sys/dashboard/sys/jupyter"), make_config(), ALICE)
+    assert (spec.profile, spec.cpu_request, spec.cpu_limit, spec.memory_request, spec.memory_limit, spec.gpus) == \
+        ("cpu", "1", "1", "4Gi", "4Gi", 0)
+    assert spec.walltime == 3600 and spec.namespace == "ood-alice" and spec.name_hint == "jupyter"
+    assert spec.container.image == "quay.io/jupyter/scipy-notebook:2025-10-20"
+    assert spec.container.working_dir == "/home/alice" and spec.script_mode
+    assert spec.supplemental_groups == [30001, 30002] and spec.tolerations == [] and not spec.hold
+    assert [f.filename for f in spec.files] == ["script.sh"] and spec.files[0].data == "echo hi\n"
+
+
+def test_profile_is_chosen_by_native_then_queue_name_then_default(make_config) -> None:
+    cfg = make_config()
+    assert resolve(Script(native={"profile": "gpu-t4"}), cfg, ALICE).profile == "gpu-t4"
+    assert resolve(Script(queue_name="gpu-t4"), cfg, ALICE).profile == "gpu-t4"
+    assert resolve(Script(queue_name="batch"), cfg, ALICE).profile == "cpu"  # not a profile: just recorded
+    assert resolve(Script(native=["--profile", "gpu-t4"]), cfg, ALICE).profile == "gpu-t4"
+
+
+def test_gpu_profile_gets_gpu_toleration_node_pool_and_shm(make_config) -> None:
+    spec = resolve(Script(native={"profile": "gpu-t4"}), make_config(), ALICE)
+    assert spec.gpus == 1 and spec.gpu_resource == "nvidia.com/gpu" and spec.shm_size == "8Gi"
+    assert spec.tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert spec.node_selector == {"karpenter.sh/nodepool": "gpu-t4"}
+
+
+def test_whole_node_takes_the_profile_maxima(make_config) -> None:
+    big = Profile(name="a100", image="img:1", cpu=Range("8", "92"), memory=Range("64Gi", "1000Gi"),
+                  gpu=GpuConfig("nvidia.com/gpu", 8, 8), whole_node=True)
+    cfg = make_config(profiles=[*make_config().profiles, big])
+    spec = resolve(Script(native={"profile": "a100", "container": {"cpu": "2"}}), cfg, ALICE)
+    assert (spec.cpu_request, spec.cpu_limit, spec.memory_request, spec.memory_limit, spec.gpus) == \
+        ("92", "92", "1000Gi", "1000Gi", 8)
+
+
+@pytest.mark.parametrize(("script", "error", "text"), [
+    (Script(native={"profile": "nope"}), UsageError, "unknown profile 'nope': choose one of: cpu, gpu-t4, gpu-a10g"),
+    (Script(native={"profile": "gpu-t4"}, gpus_per_node=2), NotEntitled, "2 GPUs is more than profile 'gpu-t4'"),
+    (Script(gpus_per_node=1), NotEntitled, "profile 'cpu' has no GPUs but 1 were asked for: choose a GPU profile"),
+    (Script(native={"container": {"cpu": "9"}}), NotEntitled, "9 CPUs is more than profile 'cpu' allows: ask for "
+                                                             "at most 8 CPUs"),
+    (Script(native={"container": {"memory": "64Gi"}}), NotEntitled, "ask for at most 32Gi"),
+    (Script(native={"container": {"memory": "4GB"}}), UsageError, "use Kubernetes units such as 4Gi"),
+    (Script(native={"container": {"memory": "4"}}), UsageError, "did you forget the unit"),
+    (Script(native={"container": {"cpu": "lots"}}), UsageError, "expected a CPU amount"),
+    (Script(native={"container": {"cpu_request": "2", "cpu_limit": "1"}}), UsageError, "CPU request 2 is above"),
+    (Script(wall_time=9 * 3600), NotEntitled, "a wall time of 9h is longer than this site allows: ask for at "
+                                              "most 8h"),
+    (Script(native={"container": {"image": ""}}), UsageError, "native.container.image: missing"),
+    (Script(native={"container": {"image": "bad image;rm"}}), UsageError, "expected an image reference"),
+    (Script(native={"container": {"name": "Bad_Name"}}), UsageError, "native.container.name"),
+    (Script(native={"container": {"port": 70000}}), UsageError, "native.container.port"),
+    (Script(native={"container": {"env": {"BAD NAME": "x"}}}), UsageError, "environment variable names"),
+    (Script(native={"container": {"restart_policy": "Sometimes"}}), UsageError, "restart_policy"),
+    (Script(native={"container": {"supplemental_groups": [4242]}}), NotEntitled, "not a member of group 4242"),
+    (Script(native={"container": {"labels": {"ood-k8s.io/user": "bob"}}}), UsageError, "label key outside"),
+    (Script(native={"container": {"bogus": 1}}), UsageError, "native.container: unknown key 'bogus'"),
+    (Script(native={"bogus": 1}), UsageError, "native: unknown key 'bogus'"),
+    (Script(native={"mounts": [{"type": "host", "name": "h", "destination_path": "/h", "path": "/h"}]}),
+     NotEntitled, "'host' volumes are forbidden by the cluster's Pod Security level 'restricted'"),
+    (Script(native={"mounts": [{"type": "pvc", "name": "home", "destination_path": "/x", "claim_name": "c"}]}),
+     UsageError, "'home' is already used"),
+    (Script(native={"mounts": [{"type": "pvc", "name": "d", "destination_path": "/x/../etc", "claim_name": "c"}]}),
+     UsageError, "an absolute path without '..'"),
+    (Script(native={"mounts": [{"type": "smb", "name": "d", "destination_path": "/x"}]}), UsageError, "type"),
+    (Script(native={"tolerations": [{"operator": "Equal", "value": "x"}]}), UsageError, "without a key"),
+    (Script(native={"affinity": {"nodeSelector": {}}}), UsageError, "native.affinity: unknown key"),
+    (Script(native={"configmap": {"files": [{"filename": "../x", "data": ""}]}}), UsageError, "a file name"),
+    (Script(content="x" * (1024 * 1024)), UsageError, "more than a ConfigMap holds"),
+    (Script(native={"init_containers": [{"name": "setup"}]}), UsageError, "an init container needs a command"),
+    (Script(native={"gpu_type": "gpu"}), UsageError, "an extended resource name"),
+    (Script(output_path="relative/out.log"), UsageError, "output_path"),
+    (Script(native=["--frobnicate", "1"]), UsageError, "unknown job option '--frobnicate'"),
+])
+def test_bad_requests_are_refused_with_one_line(make_config, script: Script, error: type, text: str) -> None:
+    with pytest.raises(error) as exc:
+        resolve(script, make_config(), ALICE)
+    assert text in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_profile_groups_are_enforced(make_config) -> None:
+    cfg = make_config()
+    assert resolve(Script(native={"profile": "gpu-a10g"}), cfg, ALICE).profile == "gpu-a10g"
+    with pytest.raises(NotEntitled, match="profile 'gpu-a10g' is reserved for members of gpu-users"):
+        resolve(Script(native={"profile": "gpu-a10g"}), cfg, BOB)
+    with pytest.raises(NotEntitled, match="choose a GPU profile \\(gpu-t4\\)"):
+        resolve(Script(gpus_per_node=1), cfg, BOB)  # bob cannot use gpu-a10g, so it is not offered
+
+
+def test_site_allowed_groups_and_min_uid(make_config) -> None:
+    with pytest.raises(NotEntitled, match="not allowed to start sessions"):
+        resolve(Script(), make_config(**{"users.allowed_groups": ["staff"]}), ALICE)
+    with pytest.raises(NotEntitled, match=r"below users\.min_uid"):
+        resolve(Script(), make_config(**{"users.min_uid": 50000}), ALICE)
+
+
+def test_resources_from_script_fields_and_native(make_config) -> None:
+    cfg = make_config()
+    spec = resolve(Script(cores=2, memory=8 * 2**30, native={"profile": "gpu-a10g"}, gpus_per_node=2), cfg, ALICE)
+    assert (spec.cpu_limit, spec.memory_limit, spec.gpus) == ("2", "8Gi", 2)
+    spec = resolve(Script(cores=2, native={"container": {"cpu": "3", "memory_request": "2Gi", "memory": "6Gi"}}),
+                   cfg, ALICE)
+    assert (spec.cpu_request, spec.cpu_limit, spec.memory_request, spec.memory_limit) == ("3", "3", "2Gi", "6Gi")
+
+
+def test_hold_comes_from_script_argument_or_token(make_config) -> None:
+    cfg = make_config()
+    assert resolve(Script(submit_as_hold=True), cfg, ALICE).hold
+    assert resolve(Script(), cfg, ALICE, hold=True).hold
+    assert resolve(Script(native=["--hold"]), cfg, ALICE).hold
+
+
+def test_pod_security_levels_gate_nfs_and_host_mounts(make_config) -> None:
+    nfs = {"type": "nfs", "name": "proj", "host": "nfs.example.edu", "path": "/export/proj",
+           "destination_path": "/proj"}
+    with pytest.raises(NotEntitled):
+        resolve(Script(native={"mounts": [nfs]}), make_config(), ALICE)
+    spec = resolve(Script(native={"mounts": [nfs]}), make_config(**{"users.pod_security": "baseline"}), ALICE)
+    assert spec.volumes[-1] == {"name": "proj", "nfs": {"server": "nfs.example.edu", "path": "/export/proj"}}
+
+
+def test_tokens_follow_oods_psij_rule() -> None:
+    assert tokens_to_attributes(["--profile", "gpu-t4", "--hold", "-x", "1", "plain"]) == \
+        {"profile": "gpu-t4", "hold": "", "x": "1", "plain": ""}
+    assert tokens_to_attributes(["--a", "--b", "v"]) == {"a": "", "b": "v"}
+
+
+def test_attributes_map_to_native_and_drop_executor_prefixes() -> None:
+    native, hold = native_from_attributes({"ood_k8s.profile": "gpu-t4", "image": "img:1", "port": "8888",
+                                           "native": '{"container": {"env": {"A": "1"}}}', "hold": ""}, "ood_k8s")
+    assert hold
+    assert native == {"profile": "gpu-t4", "container": {"env": {"A": "1"}, "image": "img:1", "port": "8888"}}
+    with pytest.raises(UsageError, match="expected a JSON object"):
+        native_from_attributes({"native": "{not json"})
+
+
+def test_script_from_dict_refuses_unknown_fields_and_ignores_batch_only_ones() -> None:
+    assert Script.from_dict({"content": "x", "email": "a@b", "rerunnable": True}).content == "x"
+    with pytest.raises(UsageError, match="unknown job script field 'contnet'"):
+        Script.from_dict({"contnet": "x"})
+
+
+def test_resolve_does_not_mutate_its_inputs(make_config) -> None:
+    native = {"container": {"env": {"A": "1"}, "labels": {"course": "cs101"}}, "node_selector": {"zone": "a"}}
+    before = repr(native)
+    cfg = make_config()
+    profiles_before = repr(cfg.profiles)
+    resolve(Script(native=native), cfg, ALICE)
+    assert repr(native) == before and repr(cfg.profiles) == profiles_before
+
+
+def test_env_order_and_override(make_config) -> None:
+    cfg = make_config(**{"jobs.env": {"SITE": "1", "USER": "ignored-later"}})
+    spec = resolve(Script(job_environment={"JOB": 2, "FLAG": True},
+                          native={"container": {"env": {"USER": "override", "EMPTY": None}}}), cfg, ALICE)
+    assert spec.container.env == [("USER", "override"), ("UID", "20001"), ("HOME", "/home/alice"),
+                                  ("GROUP", "alice"), ("GID", "20001"), ("KUBECONFIG", "/dev/null"), ("SITE", "1"),
+                                  ("JOB", "2"), ("FLAG", "true"), ("EMPTY", "")]
+
+
+def test_hold_gate_constant_is_shared() -> None:
+    from ood_k8s import status
+
+    assert jobspec.HOLD_GATE == status.HOLD_GATE == "ood-k8s.io/hold"
