@@ -99,21 +99,39 @@ def run(report: Callable[..., None]) -> None:
         report("API round trips: info_all", str(n_all), "1 kubectl process")
 
         # --- one OOD poll as processes ------------------------------------------------------------
+        # Two site configurations: the user's token from the token cache with cluster.server set (how
+        # the hook sets users up), and a token kubeconfig (cluster.kubeconfig, as the incumbent uses).
+        # Both files are root's, as in /etc/ood/config, so the first (root) run leaves their compiled
+        # caches and the polls that follow read no YAML.  Processes run as root with --user alice.
+        from ood_k8s.tokencache import TokenCache, Tokens
+
         kubeconfig = fk.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
-        site = os.path.join(tmp, "ood_k8s.yml")
-        with open(site, "w") as fh:
-            yaml.safe_dump({"cluster": {"server": "", "kubeconfig": kubeconfig}}, fh)
+        TokenCache(os.path.join(tmp, "tokens"), "alice").write(Tokens(
+            fk.token, time.time() + 3600, "refresh", time.time() + 86400, "cognito", "https://issuer", "cid",
+            "https://cognito-idp.us-east-1.amazonaws.com/"))
+        sites = {
+            "token cache": {"cluster": {"server": fk.url, "certificate_authority": fk.ca_file},
+                            "users": {"token_cache_dir": os.path.join(tmp, "tokens")}},
+            "kubeconfig": {"cluster": {"server": "", "kubeconfig": kubeconfig}},
+        }
         env = _nss_env(tmp)
-        env["OOD_K8S_CONFIG"] = site
         shim = [sys.executable, "-c", "import sys; from ood_k8s.psij_shim import main; sys.exit(main())",
                 "/opt/ood/gems/ood_core/lib/ood_core/job/adapters/psij/get_info.py", f"--id={job}",
                 "--executor=ood_k8s", "--user=alice"]
-        check = subprocess.run(shim, env=env, capture_output=True, text=True, cwd=tmp)
-        if check.returncode != 0 or '"ACTIVE"' not in check.stdout:
-            raise RuntimeError(f"ood-k8s-psij failed: {check.stderr.strip()}")
+        polls = {}
+        for label, data in sites.items():
+            site = os.path.join(tmp, f"ood_k8s-{label.replace(' ', '-')}.yml")
+            with open(site, "w") as fh:
+                yaml.safe_dump(data, fh)
+            site_env = {**env, "OOD_K8S_CONFIG": site}
+            check = subprocess.run(shim, env=site_env, capture_output=True, text=True, cwd=tmp)
+            if check.returncode != 0 or '"ACTIVE"' not in check.stdout:
+                raise RuntimeError(f"ood-k8s-psij failed ({label}): {check.stderr.strip()}")
+            polls[label] = site_env
 
-        def ours() -> None:
-            subprocess.run(shim, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp, check=True)
+        def ours(site_env: dict[str, str]) -> Callable[[], None]:
+            return lambda: subprocess.run(shim, env=site_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          cwd=tmp, check=True)
 
         def incumbent() -> None:
             for kind, name in (("pod", job), ("service", f"{job}-service"), ("secret", f"{job}-secret")):
@@ -121,10 +139,11 @@ def run(report: Callable[..., None]) -> None:
                                 kind, name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
         baseline = _median_ms(lambda: subprocess.run([sys.executable, "-c", "pass"], env=env, check=True))
-        ours_ms = _median_ms(ours)
         theirs_ms = _median_ms(incumbent)
-        report("one OOD info poll, process start to JSON (median ms)", f"{ours_ms:.0f} ms", f"{theirs_ms:.0f} ms",
-               f"{theirs_ms / ours_ms:.1f}x faster; 'python -c pass' here: {baseline:.0f} ms")
+        for label, site_env in polls.items():
+            ours_ms = _median_ms(ours(site_env))
+            report(f"one OOD info poll, process start to JSON ({label})", f"{ours_ms:.0f} ms", f"{theirs_ms:.0f} ms",
+                   f"{theirs_ms / ours_ms:.1f}x faster; 'python -c pass' here: {baseline:.0f} ms; target 60 ms")
         n_delete = trips(lambda: adapter.delete(job))
         report("API round trips: delete", str(n_delete), "4 kubectl processes", "children go by ownerReference")
 

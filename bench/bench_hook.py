@@ -159,8 +159,10 @@ def _login(report: Callable[..., None], base: Path, fk: Any, aws: Any, exports: 
         "templates": {"site_dir": str(base / "site")}}))
     passwd, group = _write_users(base, ["alice", "bob"], lambda n: 20000)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc files
+    # OOD_K8S_PYTHON: the launcher runs this interpreter, not whatever python3 is first on PATH (a pyenv
+    # shim, or a system Python with other .pth files, would be measured instead of the hook).
     env.update(AWS_ENV, **exports, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_PASSWD=str(passwd),
-               NSS_WRAPPER_GROUP=str(group), OOD_K8S_CONFIG=str(config))
+               NSS_WRAPPER_GROUP=str(group), OOD_K8S_CONFIG=str(config), OOD_K8S_PYTHON=sys.executable)
 
     def hook(user: str) -> float:
         started = time.perf_counter()
@@ -236,7 +238,9 @@ def _sync(report: Callable[..., None], base: Path) -> None:
         config.write_text(yaml.safe_dump({
             "cluster": {"server": fk.url, "provisioner_kubeconfig": str(provisioner)},
             "auth": {"mode": "oidc", "oidc": {"issuer": "https://idp.example.edu", "client_id": "ood"}},
-            "hook": {"lock_dir": str(work / "locks")}, "storage": {"mode": "none"}}))
+            "hook": {"lock_dir": str(work / "locks")}, "users": {"token_cache_dir": str(work / "tokens")},
+            # homes are made as a real sync makes them, but under the bench's temporary root, never /home
+            "storage": {"mode": "none", "home_root": str(work / "home")}}))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env.update(LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group),
                    PYTHONPATH=str(ROOT))

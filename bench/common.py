@@ -38,8 +38,11 @@ def process_ms(argv: Sequence[str], runs: int = 15, env: dict[str, str] | None =
 
 
 def entry_point(name: str) -> list[str]:
-    """The installed console script if on PATH (as OOD runs it), else the module via this interpreter."""
-    found = shutil.which(name)
+    """The console script installed with this interpreter (as OOD runs it), else the module via it.
+
+    Never another interpreter's script from PATH: the figures are this environment's.
+    """
+    found = shutil.which(name, path=os.path.dirname(sys.executable))
     if found:
         return [found]
     module = {"ood-k8s": "ood_k8s", "ood-k8s-psij": "ood_k8s.psij_shim"}[name]

@@ -8,6 +8,9 @@ executor).  API round trips per call, the figures OOD's polling cost depends on:
   created last because the container cannot start before its volume exists, and by then the
   Secret it reads its password from exists too -- so no setup gate and no extra patch is needed.
   A failure half-way deletes the Pod, and the garbage collector takes whatever children exist.
+  With a NodePort Service the Secret also carries the node port (key ``port``), which the container
+  reads as ``OOD_K8S_CONNECT_PORT`` (its node arrives as ``OOD_K8S_CONNECT_HOST``), so the app can
+  write the address the portal reaches it by.
 * ``info``: the Pod, plus the Secret once the app is ready (connection info), or the Pod's events
   while it waits without a decisive cause -- at most 2.
 * ``info_all``: one list.  ``delete``: one call (children go with their owner).
@@ -24,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import names, status
 from .config import Config
-from .errors import Forbidden, NotFound, OodK8sError, Unavailable, UsageError
+from .errors import Forbidden, KubeError, NotFound, OodK8sError, Unavailable, UsageError
 from .identity import Identity
 from .kube import KubeClient
 
@@ -131,8 +134,12 @@ class Adapter:
             if svc is not None:
                 made = self.client.create(svc)
                 node_port = ((made.get("spec") or {}).get("ports") or [{}])[0].get("nodePort")
-                if node_port:
-                    data[objects.PORT_KEY] = str(node_port)  # info then needs no Service read
+                if not node_port:
+                    # The container reads it (OOD_K8S_CONNECT_PORT, a required secret key): without it
+                    # the session could never start.
+                    raise KubeError(f"the API server gave Service {svc['metadata']['name']} no node port",
+                                    "ask your administrator to check the cluster's NodePort range")
+                data[objects.PORT_KEY] = str(node_port)  # for the app, and so info needs no Service read
             self.client.create(objects.secret(spec, job_id, owner, data))
             self.client.create(objects.configmap(spec, job_id, owner))
         except BaseException as err:

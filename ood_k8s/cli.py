@@ -9,19 +9,23 @@ becomes one line on stderr and its exit code -- never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import __version__
 from .errors import OodK8sError
+
+if TYPE_CHECKING:
+    import argparse
 
 # Order is the order in --help.
 _COMMAND_MODULES = ("cli_config", "cli_demo", "cli_job", "cli_user", "cli_storage", "cli_cluster", "cli_ood")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # deferred: the credential plugin (below) never builds a parser
+
     parser = argparse.ArgumentParser(
         prog="ood-k8s",
         description="Open OnDemand interactive sessions on Kubernetes: users, sessions, cluster manifests.")
@@ -72,7 +76,7 @@ def _guard(fn: Callable[[], int]) -> int:
         return 0
 
 
-def load_config(args: argparse.Namespace):  # noqa: ANN201 - returns ood_k8s.config.Config
+def load_config(args: argparse.Namespace):
     from . import config
 
     return config.load(getattr(args, "config", None))

@@ -20,17 +20,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_demo)
 
 
-def sample_identity(username: str):  # noqa: ANN201 - Identity
+def sample_identity(username: str):
     from .identity import Identity
 
     return Identity(username=username, uid=20001, gid=20001, home=f"/home/{username}",
                     groups=(username, "students", "gpu-users"), gids=(30001, 30002))
 
 
-def build(cfg, username: str = "alice", profile: str | None = None) -> list[tuple[str, list[dict]]]:  # noqa: ANN001
+def build(cfg, username: str = "alice", profile: str | None = None) -> list[tuple[str, list[dict]]]:
     """[(section title, objects)] for the demo; every object already schema-validated."""
-    from . import jobspec, names, objects, provision, render, storage
+    from . import jobspec, names, objects, provision, render, storage, userkubeconfig
     from .cluster import gpu_profiles
+    from .errors import ConfigError
 
     ident = sample_identity(username)
     user = names.for_user(username, cfg.users.namespace_prefix, cfg.users.rbac_username_prefix)
@@ -45,8 +46,16 @@ def build(cfg, username: str = "alice", profile: str | None = None) -> list[tupl
     session = objects.build(spec, job_id, pod_uid="00000000-0000-4000-8000-000000000000",
                             secret_data={"password": "<generated at submit>"})
     for obj in session:
-        render.validate(obj, cfg.cluster.kubernetes_version, "job")
+        render.validate(obj, cfg.cluster.kubernetes_version, "job")  # already valid: proved here, not assumed
+    try:
+        command = userkubeconfig.credential_command(cfg)
+    except ConfigError:  # running from a checkout: show where an installed one would be
+        command = "/usr/local/bin/ood-k8s"
+    kubeconfig = userkubeconfig.desired(None, cfg, username, user.namespace,
+                                        {"server": cfg.cluster.server or "https://<from cluster.kubeconfig>"},
+                                        command)
     return [(f"First login of '{username}' (hook: per-user objects and home volume)", login),
+            (f"~{username}/{cfg.users.kubeconfig} (0600, written as the user; no secret in it)", [kubeconfig]),
             (f"One '{chosen}' Jupyter session ({job_id})", session)]
 
 
@@ -67,14 +76,16 @@ def _demo(args: argparse.Namespace) -> int:
         out.write("\n")
         return 0
     out.write(f"# ood-k8s demo -- config: {cfg.source}\n")
-    out.write(f"# {total} objects, each valid against the Kubernetes {cfg.cluster.kubernetes_version} OpenAPI "
-              "schema (strict)\n")
+    out.write(f"# {total} documents; every Kubernetes object is valid against the Kubernetes "
+              f"{cfg.cluster.kubernetes_version} OpenAPI schema (strict)\n")
     for title, objs in sections:
-        out.write(f"\n# === {title}: {len(objs)} objects ===\n")
+        out.write(f"\n# === {title}: {len(objs)} document{'s' if len(objs) != 1 else ''} ===\n")
         for obj in objs:
             meta = obj.get("metadata", {})
             where = f" in {meta['namespace']}" if meta.get("namespace") else ""
-            out.write(f"#  ✔ {obj['kind']}/{meta.get('name')}{where}\n")
+            name = meta.get("name") or obj.get("current-context")
+            mark = "✔" if obj["kind"] != "Config" else "·"  # a kubeconfig is not an API object
+            out.write(f"#  {mark} {obj['kind']}/{name}{where}\n")
         if args.output == "yaml":
             for obj in objs:
                 out.write("---\n")

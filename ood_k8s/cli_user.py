@@ -34,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(setup, jobs=8)
     setup.set_defaults(handler=_setup)
 
-    teardown = verbs.add_parser("teardown", help="delete users' namespaces (ending their sessions); "
-                                "home directory data is kept unless --delete-home-data")
+    teardown = verbs.add_parser("teardown", help="delete users' namespaces (ending their sessions) and their "
+                                "token caches on this portal; home directory data is kept unless --delete-home-data")
     teardown.add_argument("users", nargs="+", metavar="USER")
     teardown.add_argument("--delete-home-data", action="store_true",
                           help="also delete the data of the home directory (EFS access point data...)")

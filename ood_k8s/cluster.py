@@ -15,12 +15,15 @@ The admission guard reads the user's ids from annotations the hook records on ea
 (the ``*_ANNOTATION`` constants below); it is what stops a user who talks to the API directly from
 running a pod as someone else or mounting someone else's files.  Values from the configuration reach
 its CEL only as whole CEL literals built by :func:`cel_string` / :func:`cel_template`, so a hostile
-claim name cannot change an expression.
+claim name cannot change an expression.  What it lets a session mount is defined once, below
+(:data:`SESSION_VOLUME_KINDS`, :func:`session_claims`), and :mod:`ood_k8s.jobspec` refuses the rest at
+submit from the same definition.
 """
 
 from __future__ import annotations
 
 import string
+from dataclasses import dataclass
 from typing import Any
 
 from . import names
@@ -38,10 +41,10 @@ IDENTITY_PROVIDER = "ood-k8s"
 EFS_CSI_DRIVER = "efs.csi.aws.com"
 
 # Recorded on every user namespace by the hook; the admission policy trusts nothing else.
-UID_ANNOTATION = f"{names.DOMAIN}/uid"
-GID_ANNOTATION = f"{names.DOMAIN}/gid"
-GIDS_ANNOTATION = f"{names.DOMAIN}/supplemental-gids"  # comma-separated, e.g. "30001,30002"
-HOME_ANNOTATION = f"{names.DOMAIN}/home"  # storage.mode hostpath only: the one hostPath allowed
+UID_ANNOTATION = names.UID_ANNOTATION
+GID_ANNOTATION = names.GID_ANNOTATION
+GIDS_ANNOTATION = names.GIDS_ANNOTATION
+HOME_ANNOTATION = names.HOME_ANNOTATION
 
 # Node labels Karpenter derives from the instance: a profile's nodeSelector on them becomes a requirement.
 _WELL_KNOWN = ("kubernetes.io/arch", "kubernetes.io/os", "node.kubernetes.io/instance-type",
@@ -91,7 +94,11 @@ def _labels() -> dict[str, str]:
 # --- CEL literals ------------------------------------------------------------------------------------
 
 _CEL_PLAIN = frozenset(string.ascii_letters + string.digits + " ._/@:+=,~-")
-_CEL_FIELDS = {"user": "variables.username", "uid": "string(variables.uid)", "gid": "string(variables.gid)"}
+# {slug} is the user label the hook puts on the namespace (names.UserNames.slug); '' when it is missing.
+_CEL_SLUG = (f"(has(namespaceObject.metadata.labels) && '{names.USER_LABEL}' in namespaceObject.metadata.labels"
+             f" ? namespaceObject.metadata.labels['{names.USER_LABEL}'] : '')")
+_CEL_FIELDS = {"user": "variables.username", "slug": _CEL_SLUG, "uid": "string(variables.uid)",
+               "gid": "string(variables.gid)"}
 
 
 def cel_string(value: str) -> str:
@@ -131,6 +138,59 @@ def _cel_list(items: list[str]) -> str:
     return "[" + ", ".join(items) + "]"
 
 
+# --- what a session pod may mount ----------------------------------------------------------------------
+# The ONE definition of the volumes the admission guard admits: the guard's CEL is generated from it, and
+# jobspec refuses everything else at submit, before any object exists, with a line naming the native key
+# (a student must never meet the API server's CEL message instead).
+
+SESSION_VOLUME_KINDS = ("persistentVolumeClaim", "configMap", "secret", "emptyDir", "downwardAPI", "projected")
+# What a projected volume may combine (the API server's service-account token volume is one).
+SESSION_PROJECTED_SOURCES = ("configMap", "secret", "downwardAPI", "serviceAccountToken")
+
+
+@dataclass(frozen=True)
+class SessionClaim:
+    """A claim session pods may mount; names are templates evaluated for the namespace's user."""
+
+    claim: str
+    read_only: bool = False  # must be mounted with persistentVolumeClaim.readOnly
+    sub_path: str = ""  # when set, the only sub-path a container may mount it at
+    home: bool = False
+
+    def resolve(self, **fields: Any) -> tuple[str, str]:
+        """(claim name, sub-path) for one user, from :func:`ood_k8s.storage.template_fields`."""
+        return self.claim.format(**fields), self.sub_path.format(**fields)
+
+
+def session_claims(cfg: Config) -> list[SessionClaim]:
+    """The claims the guard allows: the user's home claim and the site's ``storage.extra_mounts``."""
+    s = cfg.storage
+    home = {"efs": HOME_CLAIM, "nfs": HOME_CLAIM, "pvc": s.pvc.claim_name}.get(s.mode)
+    out = [SessionClaim(home, home=True)] if home else []
+    return out + [SessionClaim(m.claim_name, m.read_only, m.sub_path) for m in s.extra_mounts]
+
+
+def host_path_home(cfg: Config) -> bool:
+    """Whether the user's home (namespace annotation ``HOME_ANNOTATION``) is the one hostPath allowed."""
+    return cfg.storage.mode == "hostpath"
+
+
+def guarded(cfg: Config) -> bool:
+    """Whether this cluster version gets the admission guard (and so its volume rules apply)."""
+    return admission_api_version(cfg.cluster.kubernetes_version) is not None
+
+
+def _volume_kinds_rule(cfg: Config) -> str:
+    """The guard's CEL for :data:`SESSION_VOLUME_KINDS` (built from code constants, never from values)."""
+    sources = " || ".join(f"has(s.{k})" for k in SESSION_PROJECTED_SOURCES)
+    special = {"projected": f"(has(v.projected) && (!has(v.projected.sources) || "
+                            f"v.projected.sources.all(s, {sources})))"}
+    kinds = [special.get(k, f"has(v.{k})") for k in SESSION_VOLUME_KINDS]
+    if host_path_home(cfg):
+        kinds.append("(has(v.hostPath) && variables.home != '' && v.hostPath.path == variables.home)")
+    return "variables.volumes.all(v, " + " || ".join(kinds) + ")"
+
+
 # --- template contexts -------------------------------------------------------------------------------
 
 
@@ -168,25 +228,18 @@ def _rbac_context(cfg: Config) -> dict[str, Any]:
 
 
 def _admission_context(cfg: Config, api_version: str) -> dict[str, Any]:
-    s = cfg.storage
     claims: list[str] = []
-    if s.mode in ("efs", "nfs"):
-        claims.append(cel_string(HOME_CLAIM))
-    elif s.mode == "pvc":
-        claims.append(cel_template(s.pvc.claim_name))
-    read_only, sub_paths, shown = [], [], []
-    for m in s.extra_mounts:
-        claim = cel_template(m.claim_name)
+    read_only, sub_paths, allowed = [], [], []
+    for c in session_claims(cfg):
+        claim = cel_template(c.claim)
         claims.append(claim)
-        shown.append(m.claim_name)
-        if m.read_only:
+        allowed.append(f"the home claim '{c.claim}'" if c.home else f"'{c.claim}'")
+        if c.read_only:
             read_only.append(claim)
-        if m.sub_path:
-            sub_paths.append(_cel_list([claim, cel_template(m.sub_path)]))
-    home = {"efs": HOME_CLAIM, "nfs": HOME_CLAIM, "pvc": s.pvc.claim_name}.get(s.mode)
-    allowed = ([f"the home claim '{home}'"] if home else []) + [f"'{c}'" for c in shown]
-    kinds = "persistentVolumeClaim, configMap, secret, emptyDir, downwardAPI, projected"
-    if s.mode == "hostpath":
+        if c.sub_path:
+            sub_paths.append(_cel_list([claim, cel_template(c.sub_path)]))
+    kinds = ", ".join(SESSION_VOLUME_KINDS)
+    if host_path_home(cfg):
         kinds += f" and the hostPath of the user's home (namespace annotation {HOME_ANNOTATION})"
     return {
         "api_version": api_version,
@@ -197,7 +250,7 @@ def _admission_context(cfg: Config, api_version: str) -> dict[str, Any]:
         "claims": _cel_list(claims),
         "read_only_claims": _cel_list(read_only),
         "sub_paths": _cel_list(sub_paths),
-        "host_path_home": s.mode == "hostpath",
+        "volume_kinds_rule": _volume_kinds_rule(cfg),
         "volume_kinds_message": f"volumes may only be of the kinds ood-k8s uses: {kinds}",
         "claims_message": ("the only claims a session may mount are " + ", ".join(allowed)) if allowed
         else "sessions may not mount persistent volume claims on this site",

@@ -10,6 +10,12 @@ example``), optionally ``check`` (a function returning an error text or ``None``
 path, the bad value and what was expected.  Unknown keys are errors: a typo must not silently
 fall back to a default.
 
+When root loads a root-owned file (the hook at each login, ``ood-k8s config check``), it leaves
+``<file>.cache.json`` beside it: the parsed data and the exact text it came from.  Every later
+load whose file text is identical reads that instead of parsing YAML -- OOD starts a process per
+status poll -- and validates it the same way; any edit makes the cache stale until root loads the
+file again.  Deleting the cache is always safe.
+
 Annotations use ``typing`` generics rather than ``X | None`` because they are evaluated at run
 time by the loader and Python 3.9 is supported.
 """
@@ -17,20 +23,18 @@ time by the loader and Python 3.9 is supported.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import ipaddress
 import os
 import re
 import sys
 import typing
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Literal, Optional
+from dataclasses import field
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional
 
 from .errors import ConfigError
 
 DEFAULT_PATH = "/etc/ood/config/ood_k8s.yml"
 ENV_VAR = "OOD_K8S_CONFIG"
-SECRET_MASK = "<redacted>"
+SECRET_MASK = "<redacted>"  # noqa: S105 - what is printed instead of a secret
 
 # --- value checks ------------------------------------------------------------------------------
 
@@ -62,6 +66,8 @@ def check_resource_name(value: str) -> Optional[str]:
 
 
 def check_cidr(value: str) -> Optional[str]:
+    import ipaddress  # deferred: only checked when a file sets portal_cidrs
+
     try:
         ipaddress.ip_network(value, strict=False)
     except ValueError:
@@ -78,12 +84,12 @@ def check_url(value: str) -> Optional[str]:
 
 
 def check_user_template(value: str) -> Optional[str]:
-    if value and "{user}" not in value:
-        return "a template containing {user}"
+    if value and "{user}" not in value and "{slug}" not in value:
+        return "a template containing {user} or {slug}"
     try:
-        value.format(user="u", uid=1, gid=1)
+        value.format(user="u", slug="u", uid=1, gid=1)
     except (KeyError, IndexError, ValueError):
-        return "a template using only {user}, {uid} and {gid}"
+        return "a template using only {user}, {slug}, {uid} and {gid}"
     return None
 
 
@@ -101,6 +107,61 @@ def setting(default: Any = dataclasses.MISSING, doc: str = "", *, check: Optiona
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+else:
+
+    def dataclass(cls: type) -> type:
+        """``@dataclass`` for the settings classes, without generated code.
+
+        dataclasses compiles ``__init__``, ``__repr__`` and ``__eq__`` from source for each class:
+        ~13 ms for the classes below, paid at import by every OOD status poll.  These classes get
+        the same fields, metadata, ``dataclasses.fields/replace/is_dataclass`` and semantics
+        (unhashable, equal by compared fields), with three shared methods instead; a process builds
+        a few configurations at most, so their speed does not matter.  Type checkers see the real
+        decorator.
+        """
+        if not cls.__doc__:  # else dataclasses computes one with inspect.signature (slow)
+            cls.__doc__ = f"{cls.__name__}({', '.join(cls.__annotations__)})"
+        cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
+        fields = dataclasses.fields(cls)
+        cls._init_fields = tuple((f.name, f.default, f.default_factory) for f in fields if f.init)
+        cls._repr_fields = tuple(f.name for f in fields if f.repr)
+        cls._eq_fields = tuple(f.name for f in fields if f.compare)
+        cls.__init__, cls.__repr__, cls.__eq__, cls.__hash__ = _init, _repr, _eq, None
+        return cls
+
+    def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+        spec = type(self)._init_fields
+        if len(args) > len(spec):
+            raise TypeError(f"{type(self).__qualname__}() takes at most {len(spec)} positional arguments "
+                            f"but {len(args)} were given")
+        for i, (name, default, factory) in enumerate(spec):
+            if i < len(args):
+                if name in kwargs:
+                    raise TypeError(f"{type(self).__qualname__}() got multiple values for argument '{name}'")
+                value = args[i]
+            elif name in kwargs:
+                value = kwargs.pop(name)
+            elif factory is not dataclasses.MISSING:
+                value = factory()
+            elif default is not dataclasses.MISSING:
+                value = default
+            else:
+                raise TypeError(f"{type(self).__qualname__}() missing required argument: '{name}'")
+            setattr(self, name, value)
+        if kwargs:
+            raise TypeError(f"{type(self).__qualname__}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+
+    def _repr(self: Any) -> str:
+        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._repr_fields)})"
+
+    def _eq(self: Any, other: Any) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return tuple(getattr(self, n) for n in self._eq_fields) == tuple(getattr(other, n) for n in self._eq_fields)
 
 
 # --- the schema --------------------------------------------------------------------------------
@@ -157,7 +218,10 @@ class PortalConfig:
                         check=check_dns_label)
     cluster_id: str = setting("kubernetes", "Name of the OOD cluster file (clusters.d/<cluster_id>.yml).",
                               check=check_dns_label)
-    host_regex: str = setting(r"[^/]+", "OOD's host_regex; session hosts must match it for /node/ proxying.")
+    host_regex: str = setting(r"10\.\d{1,3}\.\d{1,3}\.\d{1,3}",
+                              "OOD's host_regex: the only hosts its /node/ reverse proxy will reach. Keep it to the "
+                              "pod network (or node names with connection: nodeport); '[^/]+' would let any user "
+                              "proxy to any host the portal can reach.")
     submit_host: str = setting("", "submit_host reported to OOD. Empty: this machine's host name.")
     python: str = setting("", "Interpreter to name in generated OOD files. Empty: the one running ood-k8s.")
     url: str = setting("", "Public URL of the portal (https://ondemand.example.edu). Jupyter sessions accept "
@@ -393,7 +457,9 @@ class NfsConfig:
 
 @dataclass
 class PvcConfig:
-    claim_name: str = setting("home-{user}", "Existing claim per user, by name template.",
+    claim_name: str = setting("home-{user}", "Existing claim per user, by name template: {user} (the "
+                              "username as it is), {slug} (its DNS-label form, as in the namespace name: use it "
+                              "when usernames may have uppercase, '.' or '@'), {uid}, {gid}.",
                               check=check_user_template)
 
 
@@ -401,9 +467,10 @@ class PvcConfig:
 class ExtraMount:
     name: str = setting(dataclasses.MISSING, "Volume name.", check=check_dns_label)
     mount_path: str = setting(dataclasses.MISSING, "Where it appears in the session.", check=check_abs_path)
-    claim_name: str = setting(dataclasses.MISSING, "A claim in the user's namespace (may use {user}).")
+    claim_name: str = setting(dataclasses.MISSING, "A claim in the user's namespace (may use {user}, {slug} "
+                              "-- the username's DNS-label form, safe in names --, {uid}, {gid}).")
     read_only: bool = setting(True, "Mount read-only.")
-    sub_path: str = setting("", "Sub-path of the volume (may use {user}).")
+    sub_path: str = setting("", "Sub-path of the volume (may use {user}, {slug}, {uid}, {gid}).")
 
 
 @dataclass
@@ -541,6 +608,8 @@ def _build(cls: type, data: Dict[str, Any], path: str, problems: List[str]) -> A
     for key, value in data.items():
         where = f"{path}.{key}" if path else str(key)
         if key not in fields:
+            import difflib  # deferred: only for the error message
+
             close = difflib.get_close_matches(str(key).replace("-", "_").lower(), list(fields), n=1)
             suggestion = f" (did you mean '{close[0]}'?)" if close else ""
             problems.append(f"{where}: unknown key{suggestion}; expected one of: {', '.join(fields)}")
@@ -592,13 +661,17 @@ def _cross_checks(cfg: Config, problems: List[str]) -> None:
 
 def parse(data: Any, source: str = "<string>") -> Config:
     """Build a :class:`Config` from already-parsed YAML, raising one ConfigError listing every problem."""
+    return _parse(data, source, cross_checks=True)
+
+
+def _parse(data: Any, source: str, cross_checks: bool) -> Config:
     problems: List[str] = []
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level is {type(data).__name__}, expected a mapping of settings")
     cfg = _build(Config, data, "", problems)
-    if not problems:
+    if not problems and cross_checks:
         _cross_checks(cfg, problems)
     if problems:
         first = problems[0] if len(problems) == 1 else f"{len(problems)} problems, first: {problems[0]}"
@@ -619,27 +692,160 @@ def resolve_path(explicit: Optional[str] = None) -> Optional[str]:
 
 def load(path: Optional[str] = None) -> Config:
     """Load the site configuration (see the module docstring for where it is looked for)."""
-    import yaml  # deferred: only needed when a file is read
-
     resolved = resolve_path(path)
     if resolved is None:
         return Config()
     try:
         if resolved == "-":
-            text = sys.stdin.read()
-        else:
-            with open(resolved, encoding="utf-8") as fh:
-                text = fh.read()
+            return parse(parse_yaml(sys.stdin.read()), "<stdin>")
+        text, st = _read_text(resolved)
+        cache = _read_cache(resolved, text, st)
+        data = cache["data"] if cache is not None else parse_yaml(text)
     except OSError as exc:
         raise ConfigError(f"cannot read config {resolved}: {exc.strerror}",
                           f"create it (see 'ood-k8s config example') or point {ENV_VAR} at it") from None
+    except YamlError as exc:
+        where = f" line {exc.line}" if exc.line else ""
+        raise ConfigError(f"{resolved}:{where} is not valid YAML: {exc.problem}") from None
+    # A cache root wrote after this very code validated the data needs no cross-checks (they import
+    # decimal, ~3 ms of every poll); anything else is checked in full.
+    mark = _code_mark()
+    checked = cache is not None and mark is not None and cache.get("checked") == mark
+    cfg = _parse(data, resolved, cross_checks=not checked)
+    if not checked:
+        _write_cache(resolved, text, data, st, checked=mark)
+    return cfg
+
+
+# --- YAML files, compiled -------------------------------------------------------------------------
+
+CACHE_SUFFIX = ".cache.json"  # /etc/ood/config/ood_k8s.yml -> /etc/ood/config/ood_k8s.yml.cache.json
+_CACHE_VERSION = 1
+_CACHE_MAX = 4 << 20
+
+
+class YamlError(ValueError):
+    """A file is not UTF-8 YAML: ``problem`` says why, ``line`` (1-based, or None) where."""
+
+    def __init__(self, problem: str, line: Optional[int] = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text -> data (safe loader, the C one when PyYAML has it); raises :class:`YamlError`."""
+    import yaml  # deferred: read_yaml's cache usually makes it unnecessary
+
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{resolved}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    return parse(data, "<stdin>" if resolved == "-" else resolved)
+        raise YamlError(str(getattr(exc, "problem", None) or exc), mark.line + 1 if mark else None) from None
+
+
+def read_yaml(path: str) -> Any:
+    """The data of the YAML file ``path``, through its compiled cache ``<path>.cache.json``.
+
+    OOD starts a process per status poll, and importing PyYAML would be a quarter of it: when root
+    reads a root-owned file (the hook at each login; ``ood-k8s config check``), the parsed data is
+    left beside it with the exact text it came from.  Any process whose file text is identical
+    uses the data instead of parsing -- no edit, however quick, is missed -- provided the cache is
+    trusted as much as the file: a regular file (not a link) of the file's owner that nobody else
+    may write.  Deleting a cache is always safe.  Raises OSError and :class:`YamlError`.
+    """
+    text, st = _read_text(path)
+    cache = _read_cache(path, text, st)
+    if cache is not None:
+        return cache["data"]
+    data = parse_yaml(text)
+    _write_cache(path, text, data, st)
+    return data
+
+
+def _read_text(path: str) -> tuple[str, os.stat_result]:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        raw = fh.read()
+    try:
+        return raw.decode("utf-8"), st
+    except UnicodeDecodeError:
+        raise YamlError("it is not UTF-8 text") from None
+
+
+def _code_mark() -> Optional[str]:
+    """Names the code that validates configurations: a cache checked by other code is checked again."""
+    from . import __version__
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    parts = [__version__]
+    for name in ("config.py", "quantity.py"):
+        try:
+            st = os.stat(os.path.join(here, name))
+        except OSError:
+            return None  # installed without sources: always check
+        parts.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+    return " ".join(parts)
+
+
+def _read_cache(path: str, text: str, st: os.stat_result) -> Optional[Dict[str, Any]]:
+    import json
+    import stat
+
+    try:
+        fd = os.open(path + CACHE_SUFFIX, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        cst = os.fstat(fd)
+        if not stat.S_ISREG(cst.st_mode) or cst.st_uid != st.st_uid or cst.st_mode & 0o022 or \
+                cst.st_size > _CACHE_MAX:
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        cache = json.loads(b"".join(chunks))
+    except ValueError:
+        return None
+    if not isinstance(cache, dict) or cache.get("version") != _CACHE_VERSION or cache.get("yaml") != text:
+        return None
+    return cache
+
+
+def _write_cache(path: str, text: str, data: Any, st: os.stat_result, checked: Optional[str] = None) -> None:
+    # Root only, and only for a root-owned file: readers trust a cache of the file's owner.
+    # ``checked``: the data passed :func:`parse` with the code so named (_code_mark).
+    if os.geteuid() != 0 or st.st_uid != 0:
+        return
+    import json
+    import stat
+
+    record: Dict[str, Any] = {"version": _CACHE_VERSION, "yaml": text, "data": data}
+    if checked:
+        record["checked"] = checked
+    try:
+        blob = json.dumps(record)
+        if json.loads(blob)["data"] != data:
+            return  # e.g. non-string keys inside 'affinity' (JSON would turn them into strings)
+    except (TypeError, ValueError):
+        return  # YAML timestamps, binary, NaN...
+    from .errors import OodK8sError
+    from .fsutil import atomic_write
+
+    try:
+        # Never more readable than the file: it may hold a secret (a token, image_pull_secret).
+        atomic_write(path + CACHE_SUFFIX, blob.encode(), mode=stat.S_IMODE(st.st_mode) & 0o644, gid=st.st_gid)
+    except (OSError, OodK8sError):
+        pass  # a read-only directory, a link in the way: the YAML is parsed each time, that is all
 
 
 # --- output --------------------------------------------------------------------------------------

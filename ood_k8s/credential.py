@@ -192,6 +192,33 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_OPTIONS = {"--portal": "portal", "--cluster": "cluster", "--user": "user", "--cache-dir": "cache_dir",
+            "--config": "config"}
+
+
+def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The plugin's options.  The usual ones (what the hook writes into kubeconfigs) are read here:
+    argparse's import and parser cost ~4 ms of a process kubectl starts for every command.
+    Anything else (help, a typo, a missing value) gets argparse's usual answer."""
+    import types
+
+    values: dict[str, str | None] = {"portal": "", "cluster": "", "user": "", "cache_dir": "", "config": None}
+    i = 0
+    while i < len(argv):
+        key, eq, value = argv[i].partition("=")
+        dest = _OPTIONS.get(key)
+        if dest is None:
+            return _parser().parse_args(argv)
+        if not eq:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                return _parser().parse_args(argv)
+            value = argv[i + 1]
+            i += 1
+        values[dest] = value
+        i += 1
+    return types.SimpleNamespace(**values)  # type: ignore[return-value]
+
+
 def _cache_from_args(args: argparse.Namespace, clock: Callable[[], float],
                      sleep: Callable[[float], None]) -> TokenCache:
     user = args.user
@@ -213,7 +240,7 @@ def token_source_from_args(args: Sequence[str], *, clock: Callable[[], float] = 
     argv = list(args)
     if argv[:1] == ["credential"]:
         argv = argv[1:]
-    return _source(_cache_from_args(_parser().parse_args(argv), clock, sleep), clock, sleep)
+    return _source(_cache_from_args(_parse_args(argv), clock, sleep), clock, sleep)
 
 
 def _rfc3339(ts: float) -> str:
@@ -249,7 +276,7 @@ def main(argv: Sequence[str], *, clock: Callable[[], float] = time.time, sleep: 
     environ = os.environ if environ is None else environ
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    args = _parser().parse_args(list(argv))
+    args = _parse_args(list(argv))
     try:
         cache = _cache_from_args(args, clock, sleep)
         tokens = current_tokens(cache, clock=clock, sleep=sleep)
@@ -334,3 +361,15 @@ def ensure_tokens(cfg: Config, ident: Identity, env: Mapping[str, str], *,
 
         cache.write(cognito.mint_tokens(cfg, ident.username, sleep=sleep, clock=clock))
     return "minted"
+
+
+def forget_tokens(cfg: Config, username: str, *, dry_run: bool = False) -> str | None:
+    """User teardown: delete the user's token cache directory (:meth:`TokenCache.remove`).
+
+    Says what was (or, in a dry run, would be) done; None when the user has no cache.  Without it
+    the user's refresh token would outlive their namespace on this portal's disk.
+    """
+    cache = TokenCache(cfg.users.token_cache_dir, username)
+    if dry_run:
+        return f"would delete the token cache {cache.user_dir}" if os.path.lexists(cache.user_dir) else None
+    return f"deleted the token cache {cache.user_dir}" if cache.remove() else None

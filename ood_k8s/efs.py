@@ -83,8 +83,10 @@ class AccessPointSpec:
 
 def root_directory(cfg: Config, ident: Identity) -> str:
     """The access point's root directory for ``ident``, refused unless it is a plain absolute path."""
+    from .storage import template_fields
+
     template = cfg.storage.efs.root_directory
-    path = template.format(user=ident.username, uid=ident.uid, gid=ident.gid)
+    path = template.format(**template_fields(cfg, ident))
     segments = path.split("/")[1:]
     if len(path) > MAX_PATH or not _PATH.match(path) or any(s in (".", "..") for s in segments):
         raise ConfigError(f"storage.efs.root_directory {template!r} gives {path!r} for user "

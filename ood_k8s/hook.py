@@ -29,12 +29,11 @@ Exit codes:
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 import time
-from typing import Any, Callable, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TextIO
 
 from .errors import (
     CloudError,
@@ -45,6 +44,9 @@ from .errors import (
     SecurityError,
     UsageError,
 )
+
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_UNSAFE, EXIT_CONFIG = 0, 1, 2, 69, 77, 78
 EXPORT_PREFIX = "OOD_"
@@ -117,18 +119,50 @@ def _shown(username: str) -> str:
     return username.encode("unicode_escape").decode("ascii")[:80]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse would print its usage and exit 2 unlogged
-        raise UsageError(f"bad arguments: {message}", "OOD runs the hook as: ood-k8s-pre-hook --user USERNAME")
-
-
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:  # argparse would print its usage and exit 2 unlogged
+            raise UsageError(f"bad arguments: {message}", "OOD runs the hook as: ood-k8s-pre-hook --user USERNAME")
+
     p = _Parser(prog="ood-k8s-pre-hook", description="Per-login hook of ood-k8s (pun_pre_hook_root_cmd).",
                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_CODES_HELP)
     p.add_argument("--user", required=True, help="portal username (nginx_stage passes it)")
     p.add_argument("--config", help="site configuration (default: $OOD_K8S_CONFIG, then /etc/ood/config/ood_k8s.yml)")
     p.add_argument("--force", action="store_true", help="re-provision even when the cluster objects look current")
     return p
+
+
+class _Args:
+    def __init__(self, user: str, config: str | None, force: bool) -> None:
+        self.user, self.config, self.force = user, config, force
+
+
+def _parse_args(argv: list[str]) -> tuple[Any, list[str]]:
+    """``(args, unknown)`` as argparse's parse_known_args would give them.
+
+    What nginx_stage passes -- ``--user NAME``, perhaps ``--config FILE`` and ``--force`` -- is read
+    here: building an argparse parser costs ~5 ms (it imports shutil, gettext and locale) on every
+    login.  Anything else (help, a typo, a missing value) goes to argparse for its usual answer.
+    """
+    values: dict[str, str] = {}
+    force = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--force" and not force:
+            force = True
+        elif arg in ("--user", "--config") and arg not in values and i + 1 < len(argv) and \
+                not argv[i + 1].startswith("-"):
+            values[arg] = argv[i + 1]
+            i += 1
+        else:
+            return _parser().parse_known_args(argv)
+        i += 1
+    if "--user" not in values:
+        return _parser().parse_known_args(argv)
+    return _Args(values["--user"], values.get("--config"), force), []
 
 
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
@@ -138,7 +172,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     log = HookLog(env, stderr, syslog)
     try:
         log.configure("authpriv", "ood-k8s-hook")  # until the configuration names others
-        args, unknown = _parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
+        args, unknown = _parse_args(list(sys.argv[1:] if argv is None else argv))
         if unknown:
             log.emit("warning", f"ignoring {len(unknown)} unknown argument(s)")
         from . import config

@@ -16,6 +16,16 @@ same mapping.  Keys of that mapping:
   ``gpu_type`` (OOD's keys);
 * extensions: ``profile``, ``gpus``, ``tolerations``, ``affinity``, and ``mounts`` of type ``pvc``,
   ``csi``, ``empty_dir``, ``configmap`` and ``secret`` besides OOD's ``nfs`` and ``host``.
+
+A mount is accepted only if the cluster would admit the pod.  Where ``ood-k8s cluster render`` gives
+the cluster its admission guard (Kubernetes 1.28 and later), the guard's volume rules decide, read
+from their one definition in :mod:`ood_k8s.cluster`: ``pvc`` only for the user's home claim and the
+claims of ``storage.extra_mounts`` (read-only and at the sub-path configured there), ``empty_dir``,
+``configmap`` and ``secret``; ``nfs``, ``csi`` and ``host`` are refused whatever
+``users.pod_security`` says (with ``storage.mode: hostpath``, a ``host`` mount of the user's own
+home passes), so a share reaches sessions through ``storage.extra_mounts`` (a PersistentVolume and
+claim, which both the guard and this module allow).  ``users.pod_security`` is checked too, and is
+all that limits ``nfs`` (baseline) and ``host`` (privileged) on clusters without the guard.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import names, storage
 from .config import Config, Profile
@@ -33,6 +43,9 @@ from .errors import NotEntitled, UsageError
 from .identity import Identity
 from .quantity import format_bytes, parse_quantity
 from .status import HOLD_GATE  # noqa: F401  (re-exported: objects take it from the job spec's module)
+
+if TYPE_CHECKING:
+    from .cluster import SessionClaim
 
 SCRIPT_FILE = "script.sh"
 SCRIPT_MOUNT = "/ood/script.sh"
@@ -176,6 +189,7 @@ class JobSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     hold: bool = False
     connection: str = "pod_ip"
+    nodeport_host: str = "node_name"       # connection nodeport: the host the portal reaches (cluster.nodeport_host)
     script_mode: bool = True               # run /ood/script.sh (no native command)
     shell: str = "/bin/bash"
     stdout_path: str | None = None
@@ -496,11 +510,13 @@ def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False,
     mounts = [dict(m) for m in mounts]
     init_mounts = [dict(m) for m in mounts]
     taken = {v["name"] for v in volumes}
+    fields = storage.template_fields(cfg, ident)
     for i, raw in enumerate(_list(native.get("mounts"), "native.mounts")):
-        vol, mnt = _mount(raw, f"native.mounts[{i}]", cfg)
+        vol, mnt = _mount(raw, f"native.mounts[{i}]")
         if vol["name"] in taken or vol["name"] in _RESERVED_VOLUMES:
             raise UsageError(f"native.mounts[{i}].name: '{vol['name']}' is already used",
                              "give each mount its own name")
+        _admissible(raw["type"], vol, mnt, f"native.mounts[{i}]", cfg, ident, fields)
         taken.add(vol["name"])
         volumes.append(vol)
         mounts.append(mnt)
@@ -609,6 +625,7 @@ def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False,
         priority_class=profile.priority_class, runtime_class=profile.runtime_class, shm_size=profile.shm_size,
         restart_policy=restart, image_pull_secrets=pull_secrets, labels=labels, annotations=annotations,
         hold=bool(hold or script.submit_as_hold or token_hold), connection=cfg.cluster.connection,
+        nodeport_host=cfg.cluster.nodeport_host,
         script_mode=script_mode, shell=shell, stdout_path=out_path, stderr_path=err_path or None,
         accounting_id=accounting_id, queue_name=queue_name,
     )
@@ -737,7 +754,7 @@ def _files(raw_configmap: Any, content: str) -> list[ConfigFile]:
     return files
 
 
-def _mount(raw: Any, path: str, cfg: Config) -> tuple[dict[str, Any], dict[str, Any]]:
+def _mount(raw: Any, path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     raw = _mapping(raw, path)
     kind = raw.get("type")
     if kind not in _MOUNT_KEYS:
@@ -748,10 +765,6 @@ def _mount(raw: Any, path: str, cfg: Config) -> tuple[dict[str, Any], dict[str, 
     read_only = raw.get("read_only", False)
     if not isinstance(read_only, bool):
         raise _bad(f"{path}.read_only", read_only, "true or false")
-    level = cfg.users.pod_security
-    if (kind == "host" and level != "privileged") or (kind == "nfs" and level == "restricted"):
-        raise NotEntitled(f"{path}: '{kind}' volumes are forbidden by the cluster's Pod Security level '{level}'",
-                          "use a pvc or csi mount, or ask your administrator")
     vol: dict[str, Any] = {"name": name}
     if kind == "nfs":
         vol["nfs"] = {"server": _text(raw.get("host"), f"{path}.host", max_len=253),
@@ -797,6 +810,50 @@ def _mount(raw: Any, path: str, cfg: Config) -> tuple[dict[str, Any], dict[str, 
     if read_only:
         mnt["readOnly"] = True
     return vol, mnt
+
+
+# How refusals name the pod volume kinds a native mount can produce and the admission guard refuses.
+_KIND_NAMES = {"nfs": "NFS", "hostPath": "host (hostPath)", "csi": "inline CSI"}
+
+
+def _admissible(native_type: str, vol: dict[str, Any], mnt: dict[str, Any], path: str, cfg: Config,
+                ident: Identity, fields: dict[str, Any]) -> None:
+    """Refuse a native mount the cluster would refuse, naming the key: the admission guard's rules
+    (one definition, in cluster.py) where the cluster has the guard, then the Pod Security level."""
+    from . import cluster  # only jobs with native mounts pay for this import
+
+    kind = next(k for k in vol if k != "name")
+    ask = f"ask the admin to provide {mnt['mountPath']} through storage.extra_mounts"
+    if cluster.guarded(cfg):
+        own_home = kind == "hostPath" and cluster.host_path_home(cfg) and vol[kind]["path"] == ident.home
+        if kind not in cluster.SESSION_VOLUME_KINDS and not own_home:
+            raise NotEntitled(f"{path}: {_KIND_NAMES.get(kind, kind)} volumes are not allowed in sessions on this site",
+                              ask)
+        if kind == "persistentVolumeClaim":
+            _admissible_claim(vol[kind], mnt, path, cluster.session_claims(cfg), fields, ask)
+    level = cfg.users.pod_security
+    if (native_type == "host" and level != "privileged") or (native_type == "nfs" and level == "restricted"):
+        raise NotEntitled(f"{path}: '{native_type}' volumes are forbidden by the cluster's Pod Security level "
+                          f"'{level}'", "use a pvc or csi mount, or ask your administrator")
+
+
+def _admissible_claim(pvc: dict[str, Any], mnt: dict[str, Any], path: str, claims: list[SessionClaim],
+                      fields: dict[str, Any], ask: str) -> None:
+    # The guard's three claim rules, in its order: allowed names, read-only claims, fixed sub-paths.
+    name = pvc["claimName"]
+    resolved = [(c, *c.resolve(**fields)) for c in claims]
+    matching = [(c, sub) for c, claim, sub in resolved if claim == name]
+    if not matching:
+        offered = ", ".join(dict.fromkeys(f"'{claim}'" for _, claim, _ in resolved))
+        raise NotEntitled(f"{path}.claim_name: claim '{name}' is not one sessions may mount on this site",
+                          f"use {offered} or {ask}" if offered else ask)
+    if any(c.read_only for c, _ in matching) and not pvc.get("readOnly"):
+        raise NotEntitled(f"{path}.read_only: claim '{name}' may only be mounted read-only on this site",
+                          "set read_only: true")
+    for c, sub in matching:
+        if c.sub_path and mnt.get("subPath") != sub:
+            raise NotEntitled(f"{path}.sub_path: claim '{name}' may only be mounted at sub-path '{sub}'",
+                              f"set sub_path: {sub}")
 
 
 def _toleration(raw: Any, path: str) -> dict[str, Any]:

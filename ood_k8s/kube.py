@@ -1,8 +1,10 @@
 """The one way ood-k8s talks to the Kubernetes API: a small client on the standard library.
 
 Why not the official ``kubernetes`` package: importing it costs ~240 ms and OOD starts a process
-for every status poll (REFERENCE §9).  This module imports ``http.client``, ``ssl`` and ``json``
-only, keeps one keep-alive connection per thread, and exposes kubectl-like verbs::
+for every status poll (REFERENCE §9).  For the same reason the transport is not ``http.client``
+either (it pulls in the ``email`` package, ~15 ms) but :class:`_Connection`, the part of HTTP/1.1
+the API server speaks to a client, on ``socket`` and ``ssl``.  One keep-alive connection per
+thread (one TLS handshake per process on the poll path), and kubectl-like verbs::
 
     client.get("Pod", "jupyter-0a1b2c3d", namespace="ood-alice")
     client.list("Pod", namespace="ood-alice", label_selector="ood-k8s.io/job")
@@ -16,15 +18,12 @@ ask its token source for a fresh token once, as kubectl does with exec plugins.
 
 from __future__ import annotations
 
-import http.client
 import json
-import random
 import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
 from .errors import (
@@ -41,8 +40,8 @@ from .errors import (
 FIELD_MANAGER = "ood-k8s"
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
+    # A NamedTuple: a frozen dataclass costs ~1 ms more at import, on every status poll.
     kind: str
     api_version: str
     plural: str
@@ -101,6 +100,149 @@ _BY_STATUS: dict[int, type[KubeError]] = {
 }
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+
+
+class ProtocolError(OSError):
+    """The server's answer is not HTTP/1.1 as we speak it (an OSError: retried like a dropped connection)."""
+
+
+class Disconnected(ProtocolError, ConnectionResetError):
+    """The server closed the connection before answering (e.g. an idle keep-alive connection)."""
+
+
+class _Connection:
+    """One HTTP/1.1 keep-alive connection: requests with Content-Length bodies, responses with
+    Content-Length, chunked or close-delimited bodies -- all the API server and its proxies send."""
+
+    def __init__(self, host: str, port: int, context: ssl.SSLContext | None, timeout: float) -> None:
+        self.host, self.port, self.context, self.timeout = host, port, context, timeout
+        default = 443 if context is not None else 80
+        shown = f"[{host}]" if ":" in host else host
+        self.host_header = shown if port == default else f"{shown}:{port}"
+        self.sock: socket.socket | None = None
+        self.reader: Any = None
+
+    def _connect(self) -> None:
+        # An ASCII host goes as bytes: as a str, the resolver and ssl would import the idna codec
+        # (and unicodedata) to encode it, ~2 ms of every poll.
+        name: str | bytes = self.host.encode("ascii") if self.host.isascii() else self.host
+        sock = socket.create_connection((name, self.port), self.timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is not None:
+                # server_hostname: SNI, and the certificate is checked against the host name or IP.
+                sock = self.context.wrap_socket(sock, server_hostname=name)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def close(self) -> None:
+        sock, reader, self.sock, self.reader = self.sock, self.reader, None, None
+        if reader is not None:
+            reader.close()
+        if sock is not None:
+            sock.close()
+
+    def request(self, method: str, target: str, body: bytes | None,
+                headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Send one request, read its response; the connection stays open unless the server ends it."""
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines.extend(f"{k}: {v}" for k, v in headers.items())
+        if body is not None or method in _BODY_METHODS:
+            lines.append(f"Content-Length: {len(body or b'')}")
+        if not all(line.isprintable() for line in lines):
+            # A token or path with a line break would smuggle headers or requests.
+            raise ValueError("refusing to send a request line or header with control characters")
+        head = "\r\n".join(lines)
+        if self.sock is None:
+            self._connect()
+        assert self.sock is not None
+        self.sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + (body or b""))
+        return self._response(method)
+
+    def _line(self) -> bytes:
+        line = self.reader.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise ProtocolError("response line too long")
+        return line
+
+    def _response(self, method: str) -> tuple[int, dict[str, str], bytes]:
+        while True:
+            line = self._line()
+            if not line:
+                raise Disconnected("the server closed the connection without answering")
+            version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+            code = rest[:3]
+            if not version.startswith("HTTP/1.") or not code.isdigit():
+                raise ProtocolError(f"not an HTTP/1.x response: {line[:40]!r}")
+            status = int(code)
+            headers = self._headers()
+            if status != 100:  # 100 Continue precedes the real answer
+                break
+        keep = version != "HTTP/1.0" or headers.get("connection", "").lower() == "keep-alive"
+        if headers.get("connection", "").lower() == "close":
+            keep = False
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            data = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            data = self._chunked()
+        elif "content-length" in headers:
+            try:
+                length = int(headers["content-length"])
+            except ValueError:
+                raise ProtocolError("bad Content-Length") from None
+            data = self._exactly(length)
+        else:
+            data = self.reader.read()  # the body ends with the connection
+            keep = False
+        if not keep:
+            self.close()
+        return status, headers, data
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        last = ""
+        for _ in range(_MAX_HEADERS + 1):
+            line = self._line()
+            if line in (b"\r\n", b"\n", b""):
+                return headers
+            text = line.decode("latin-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and last:  # obsolete line folding
+                headers[last] += " " + text.strip()
+                continue
+            name, colon, value = text.partition(":")
+            if not colon:
+                raise ProtocolError("malformed response header")
+            last = name.strip().lower()
+            value = value.strip()
+            headers[last] = f"{headers[last]}, {value}" if last in headers else value
+        raise ProtocolError(f"more than {_MAX_HEADERS} response headers")
+
+    def _exactly(self, n: int) -> bytes:
+        data = self.reader.read(n) if n > 0 else b""
+        if len(data) != max(n, 0):
+            raise Disconnected(f"the server closed the connection {len(data)} bytes into a {n}-byte body")
+        return data
+
+    def _chunked(self) -> bytes:
+        parts = []
+        while True:
+            size_text = self._line().split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ProtocolError("bad chunk size") from None
+            if size == 0:
+                while self._line() not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields: nothing we use
+                return b"".join(parts)
+            parts.append(self._exactly(size))
+            self._exactly(2)  # CRLF after the chunk
 
 
 def _segment(value: str) -> str:
@@ -148,14 +290,10 @@ class KubeClient:
 
     # --- transport ---------------------------------------------------------------------------
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> _Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            if self._https:
-                conn = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout,
-                                                   context=self._ssl)
-            else:
-                conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+            conn = _Connection(self._host, self._port, self._ssl, self.timeout)
             self._local.conn = conn
         return conn
 
@@ -173,15 +311,10 @@ class KubeClient:
         with self._lock:
             self.round_trips += 1
         try:
-            conn.request(method, url, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
+            return conn.request(method, url, body, headers)
         except BaseException:
             self._drop_connection()
             raise
-        if resp.getheader("Connection", "").lower() == "close":
-            self._drop_connection()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
 
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str = "application/json") -> Any:
@@ -202,7 +335,7 @@ class KubeClient:
                 headers["Authorization"] = f"Bearer {token}"
             try:
                 status, resp_headers, data = self._send(method, url, payload, headers)
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 # A POST is retried only when it cannot have reached the server.
                 safe = method in _IDEMPOTENT or isinstance(exc, (ConnectionRefusedError, socket.gaierror))
                 if attempt < self.retries and safe:
@@ -229,6 +362,8 @@ class KubeClient:
                 return min(float(retry_after), 30.0)
             except ValueError:
                 pass
+        import random  # deferred: only a failing call waits
+
         return min(0.2 * (2 ** attempt), 5.0) * (0.5 + random.random() / 2)  # noqa: S311 (jitter)
 
     # --- paths ---------------------------------------------------------------------------------

@@ -11,14 +11,10 @@ so the hook's fast path does not start an ``aws`` process on every login.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
-import subprocess
-import tempfile
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from .errors import ConfigError, CredentialError
 from .kube import KubeClient
@@ -26,8 +22,8 @@ from .kube import KubeClient
 EXEC_API = "client.authentication.k8s.io/v1"
 
 
-@dataclass
-class Endpoint:
+class Endpoint(NamedTuple):
+    # A NamedTuple, not a dataclass: cheaper to define in every per-poll process.
     server: str
     ca_file: str | None = None
     ca_data: bytes | None = None
@@ -37,19 +33,23 @@ class Endpoint:
     client_cert: tuple[str, str] | None = None
     exec: dict[str, Any] | None = None
     namespace: str | None = None
-    base_dir: str = field(default=".", repr=False)
+    base_dir: str = "."
+
+    def __repr__(self) -> str:  # never a token in a log line or traceback
+        return f"Endpoint(server={self.server!r}, namespace={self.namespace!r})"
 
 
 def read(path: str) -> dict[str, Any]:
-    import yaml
+    # Through the compiled cache root leaves beside root-owned files (the provisioner's, at each
+    # login): no PyYAML import on the hook's fast path.
+    from .config import YamlError, read_yaml
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = read_yaml(path)
     except OSError as exc:
         raise ConfigError(f"cannot read kubeconfig {path}: {exc.strerror}",
                           "check the path (cluster.kubeconfig / cluster.provisioner_kubeconfig)") from None
-    except yaml.YAMLError:
+    except YamlError:
         raise ConfigError(f"kubeconfig {path} is not valid YAML", "fix or regenerate the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"kubeconfig {path} is not a kubeconfig", "fix or regenerate the file")
@@ -98,6 +98,8 @@ def resolve(kc: dict[str, Any], context: str | None = None, path: str = "<kubeco
 
 def _materialise_cert(cert_b64: str, key_b64: str) -> tuple[str, str]:
     # ssl can only load certificates from files; keep them private and short-lived.
+    import tempfile  # deferred, as are hashlib and subprocess: not on the per-poll path
+
     paths = []
     for data in (cert_b64, key_b64):
         fd, p = tempfile.mkstemp(prefix="ood-k8s-", suffix=".pem")
@@ -122,6 +124,8 @@ class ExecPlugin:
     def _cache_path(self) -> str | None:
         if not self.cache_dir:
             return None
+        import hashlib
+
         key = hashlib.sha256(json.dumps([self.spec, self.server], sort_keys=True).encode()).hexdigest()[:32]
         return os.path.join(self.cache_dir, f"exec-{key}.json")
 
@@ -149,6 +153,8 @@ class ExecPlugin:
         return token
 
     def _run(self) -> tuple[str, float]:
+        import subprocess
+
         command = self.spec.get("command")
         if not command:
             raise CredentialError("kubeconfig exec entry has no command", "fix the kubeconfig")

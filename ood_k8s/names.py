@@ -17,9 +17,8 @@ e-mail style names) and simply get a hashed slug.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import UsageError
 
@@ -34,6 +33,11 @@ USER_LABEL = f"{DOMAIN}/user"
 JOB_LABEL = f"{DOMAIN}/job"
 PROFILE_LABEL = f"{DOMAIN}/profile"
 USERNAME_ANNOTATION = f"{DOMAIN}/username"
+# What the hook records on each user namespace and the admission guard reads (one definition for both).
+UID_ANNOTATION = f"{DOMAIN}/uid"
+GID_ANNOTATION = f"{DOMAIN}/gid"
+GIDS_ANNOTATION = f"{DOMAIN}/supplemental-gids"  # comma-separated, sorted, e.g. "30001,30002"; "" for none
+HOME_ANNOTATION = f"{DOMAIN}/home"  # the one hostPath the guard allows (storage.mode hostpath)
 FIELD_MANAGER = "ood-k8s"
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -50,30 +54,39 @@ def slug(username: str, max_len: int = 40) -> str:
         raise ValueError("max_len too small to hold a hashed slug")
     if is_dns_label(username, max_len) and "--" not in username:
         return username
+    import hashlib  # deferred: most usernames are labels already, and every process imports this module
+
     digest = hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LEN]
     stem = re.sub(r"[^a-z0-9]+", "-", username.lower()).strip("-")
     stem = stem[: max_len - HASH_LEN - 2].strip("-")
     return f"{stem}--{digest}" if stem else f"u--{digest}"
 
 
+def _shown(value: str) -> str:
+    # Only for refusals: the unicode_escape codec is an import of its own on every poll otherwise.
+    return value.encode("unicode_escape").decode("ascii")[:80]
+
+
 def check_username(username: str) -> str:
     """Return ``username`` if it may be provisioned, else raise UsageError saying why."""
     if not isinstance(username, str) or not username:
         raise UsageError("empty username", "pass the portal username, e.g. --user alice")
-    shown = username.encode("unicode_escape").decode("ascii")[:80]
     if len(username) > MAX_USERNAME:
-        raise UsageError(f"username '{shown}...' is {len(username)} characters long",
+        raise UsageError(f"username '{_shown(username)}...' is {len(username)} characters long",
                          f"usernames may have at most {MAX_USERNAME} characters")
     if "/" in username or ".." in username or not _USERNAME.fullmatch(username):
-        raise UsageError(f"username '{shown}' is not a valid portal username",
+        raise UsageError(f"username '{_shown(username)}' is not a valid portal username",
                          "use letters, digits, '_', '-', '.', '@' only (no '/', '..', spaces, control or "
                          "non-ASCII characters, no leading '-' or '.')")
     return username
 
 
-@dataclass(frozen=True)
-class UserNames:
-    """Every Kubernetes name derived from one portal user."""
+class UserNames(NamedTuple):
+    """Every Kubernetes name derived from one portal user.
+
+    A NamedTuple rather than a frozen dataclass: the credential plugin (one process per kubectl
+    command) imports this module, and dataclasses would be the largest part of its start-up.
+    """
 
     username: str
     slug: str

@@ -2,8 +2,10 @@
 
 A job is a Pod plus only what it needs: a Secret (the app's password, read by the container through
 an env ``secretKeyRef`` -- no init container, no API access from inside the pod), a ConfigMap (the
-job script and app files) and, for ``connection: nodeport`` only, a NodePort Service.  Children
-carry an ownerReference to the Pod, so deleting the Pod is the whole delete.
+job script and app files) and, for ``connection: nodeport`` only, a NodePort Service -- whose node
+port the Secret then carries too, for the app to read (``OOD_K8S_CONNECT_PORT``, next to its node in
+``OOD_K8S_CONNECT_HOST``) and write into its connection info.  Children carry an ownerReference to
+the Pod, so deleting the Pod is the whole delete.
 
 Dicts are built directly in Python (no template rendering, no YAML parsing): OOD can submit a whole
 class at once and building must stay in the tens of microseconds.  Every function here is pure --
@@ -22,6 +24,11 @@ APP_NAME_LABEL = "app.kubernetes.io/name"
 PASSWORD_KEY = "password"  # noqa: S105 (a key name, not a secret)
 PORT_KEY = "port"
 PASSWORD_ENV = "PASSWORD"  # noqa: S105 (an env name)
+# connection nodeport: what the app must put in its connection info, since the pod cannot look up
+# its node port (apps/jupyter's before.sh reads these).
+CONNECT_HOST_ENV = "OOD_K8S_CONNECT_HOST"
+CONNECT_PORT_ENV = "OOD_K8S_CONNECT_PORT"
+_CONNECT_HOST_FIELDS = {"node_name": "spec.nodeName", "host_ip": "status.hostIP"}
 
 # Sends the job script's output to OOD's output_path/error_path like a batch system would, but
 # only when the file can be opened: a missing directory must not kill the session.  Paths arrive
@@ -64,17 +71,30 @@ def _child_meta(spec: JobSpec, job_id: str, name: str, owner: dict[str, Any] | N
     return meta
 
 
-def _env(spec: JobSpec, job_id: str, ctr: ContainerSpec) -> list[dict[str, Any]]:
+def exposes_node_port(spec: JobSpec) -> bool:
+    """``connection: nodeport`` and an app with a port: the job gets a NodePort Service."""
+    return spec.connection == "nodeport" and spec.container.port is not None
+
+
+def _env(spec: JobSpec, job_id: str, ctr: ContainerSpec, *, main: bool) -> list[dict[str, Any]]:
     own = {name for name, _ in ctr.env}
+    secret_name = names.job_children(job_id)["secret"]
     env: list[dict[str, Any]] = [
         {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
         for name, path in _DOWNWARD if name not in own
     ]
     if PASSWORD_ENV not in own:
-        env.append({"name": PASSWORD_ENV, "valueFrom": {"secretKeyRef": {
-            "name": names.job_children(job_id)["secret"], "key": PASSWORD_KEY}}})
+        env.append({"name": PASSWORD_ENV, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": PASSWORD_KEY}}})
     if spec.container.port is not None and "POD_PORT" not in own:
         env.append({"name": "POD_PORT", "value": str(spec.container.port)})
+    if main and exposes_node_port(spec):
+        if CONNECT_HOST_ENV not in own:
+            env.append({"name": CONNECT_HOST_ENV, "valueFrom": {"fieldRef": {
+                "apiVersion": "v1", "fieldPath": _CONNECT_HOST_FIELDS[spec.nodeport_host]}}})
+        if CONNECT_PORT_ENV not in own:
+            # Not optional: the adapter writes the port before the container can start (its ConfigMap comes last).
+            env.append({"name": CONNECT_PORT_ENV, "valueFrom": {"secretKeyRef": {"name": secret_name,
+                                                                                "key": PORT_KEY}}})
     if spec.script_mode and spec.stdout_path:
         env.append({"name": "OOD_STDOUT_PATH", "value": spec.stdout_path})
         env.append({"name": "OOD_STDERR_PATH", "value": spec.stderr_path or spec.stdout_path})
@@ -109,7 +129,7 @@ def _container(spec: JobSpec, job_id: str, ctr: ContainerSpec, *, main: bool) ->
         "image": ctr.image,
         "imagePullPolicy": ctr.image_pull_policy,
         "command": _main_command(spec) if main else list(ctr.command),
-        "env": _env(spec, job_id, ctr),
+        "env": _env(spec, job_id, ctr, main=main),
         "workingDir": ctr.working_dir or spec.home,
         "resources": _resources(spec, gpus=main),
         "securityContext": {**_HARDENED, "capabilities": {"drop": ["ALL"]}},
@@ -203,7 +223,7 @@ def configmap(spec: JobSpec, job_id: str, owner: dict[str, Any] | None) -> dict[
 
 def service(spec: JobSpec, job_id: str, owner: dict[str, Any] | None) -> dict[str, Any] | None:
     """A NodePort Service, only for ``connection: nodeport`` and an app with a port."""
-    if spec.connection != "nodeport" or spec.container.port is None:
+    if not exposes_node_port(spec):
         return None
     return {
         "apiVersion": "v1",

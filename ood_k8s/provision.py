@@ -45,15 +45,24 @@ from .config import Config, to_dict
 from .errors import Invalid, NotEntitled, RenderError, SecurityError, Unavailable, UsageError
 from .identity import Identity
 from .kube import RESOURCES, KubeClient
-from .names import DOMAIN, MANAGED_BY, MANAGED_BY_KEY, USER_LABEL, USERNAME_ANNOTATION, UserNames
+from .names import (
+    DOMAIN,
+    GID_ANNOTATION,
+    GIDS_ANNOTATION,
+    HOME_ANNOTATION,
+    MANAGED_BY,
+    MANAGED_BY_KEY,
+    UID_ANNOTATION,
+    USER_LABEL,
+    USERNAME_ANNOTATION,
+    UserNames,
+)
 
-FORMAT = 1  # bump when this module changes what it creates, so every user is re-provisioned once
+FORMAT = 2  # bump when this module changes what it creates, so every user is re-provisioned once
 
 LAST_RUN_ANNOTATION = f"{DOMAIN}/last-hook-run"
 HASH_ANNOTATION = f"{DOMAIN}/desired-state"
 OBJECTS_ANNOTATION = f"{DOMAIN}/provisioned-objects"
-UID_ANNOTATION = f"{DOMAIN}/uid"
-GID_ANNOTATION = f"{DOMAIN}/gid"
 COMPONENT_LABEL = f"{DOMAIN}/component"
 COMPONENT = "user"
 
@@ -154,8 +163,7 @@ def template_context(cfg: Config, ident: Identity, now: str) -> dict[str, Any]:
         "user": {"username": ident.username, "slug": names.slug, "namespace": names.namespace,
                  "rbac_user": names.rbac_user, "uid": ident.uid, "gid": ident.gid, "home": ident.home},
         "labels": {**names.labels, COMPONENT_LABEL: COMPONENT},
-        "namespace_annotations": {USERNAME_ANNOTATION: ident.username, UID_ANNOTATION: str(ident.uid),
-                                  GID_ANNOTATION: str(ident.gid), LAST_RUN_ANNOTATION: now},
+        "namespace_annotations": namespace_annotations(ident, now),
         "pod_security": users.pod_security,
         "cluster_role": users.cluster_role,
         "quota": {"pods": str(q.pods), "cpu": q.cpu, "memory": q.memory, "gpus": gpu_quota(cfg),
@@ -170,6 +178,15 @@ def template_context(cfg: Config, ident: Identity, now: str) -> dict[str, Any]:
         "pull_secret": {"name": pull.name,
                         "data": base64.b64encode(pull.dockerconfigjson.encode()).decode() if pull.name else ""},
     }
+
+
+def namespace_annotations(ident: Identity, now: str) -> dict[str, str]:
+    """What the namespace records about its user: everything the admission guard (cluster.py) reads
+    -- username, uid, gid, supplementary gids and home -- and when the hook last ran.  All of it
+    comes from ``ident``, which :func:`desired_hash` covers, so a change re-provisions."""
+    return {USERNAME_ANNOTATION: ident.username, UID_ANNOTATION: str(ident.uid), GID_ANNOTATION: str(ident.gid),
+            GIDS_ANNOTATION: ",".join(str(g) for g in ident.gids), HOME_ANNOTATION: ident.home,
+            LAST_RUN_ANNOTATION: now}
 
 
 def desired_objects(cfg: Config, ident: Identity, *, now: str, renderer: Any = None) -> list[dict[str, Any]]:
@@ -444,8 +461,11 @@ def diff(old: Any, new: Any, *, secret: bool = False, limit: int = 8) -> list[st
 def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data: bool = False,
              delete_cognito_user: bool = False, dry_run: bool = False, cognito: Any = None, storage: Any = None,
              lookup: Callable[[str], Identity] | None = None) -> list[str]:
-    """Remove a user's namespace (ending their sessions) and storage objects; home data stays unless
-    ``delete_home_data``.  Returns what was (or, in a dry run, would be) done."""
+    """Remove a user's namespace (ending their sessions), token cache on this portal and storage
+    objects; home data stays unless ``delete_home_data``.  Returns what was (or, in a dry run, would
+    be) done."""
+    from .credential import forget_tokens
+
     names_mod.check_username(username)
     if delete_cognito_user and cfg.auth.mode != "cognito":
         raise UsageError("--delete-cognito-user needs auth.mode: cognito",
@@ -464,6 +484,9 @@ def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data
                         f"({len(pods)} running session{'s' if len(pods) != 1 else ''} would end)")
         else:
             done.append(f"namespace {names.namespace} does not exist")
+        tokens = forget_tokens(cfg, username, dry_run=True)
+        if tokens:
+            done.append(tokens)
         if cfg.storage.mode != "none":
             done.append(f"would release {cfg.storage.mode} home storage, "
                         + ("DELETING the home directory's data" if delete_home_data else "keeping its data"))
@@ -475,6 +498,9 @@ def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data
     if ns is not None:
         client.delete("Namespace", names.namespace, missing_ok=True)
         done.append(f"deleted namespace {names.namespace}")
+    tokens = forget_tokens(cfg, username)  # useless without the namespace's RoleBinding: none left behind
+    if tokens:
+        done.append(tokens)
     done += list(storage.teardown(cfg, ident, names, client, delete_home_data))
     if delete_cognito_user:
         cognito = cognito if cognito is not None else _module("cognito")
@@ -497,8 +523,10 @@ def _teardown_identity(cfg: Config, username: str, ns: dict[str, Any] | None,
             except ValueError:
                 return -1
 
-        return Identity(username=username, uid=num(UID_ANNOTATION), gid=num(GID_ANNOTATION),
-                        home=os.path.join(cfg.storage.home_root, username))
+        home = ann.get(HOME_ANNOTATION, "")
+        if not home.startswith("/") or os.path.normpath(home) != home:
+            home = os.path.join(cfg.storage.home_root, username)  # a namespace from before FORMAT 2
+        return Identity(username=username, uid=num(UID_ANNOTATION), gid=num(GID_ANNOTATION), home=home)
 
 
 # --- one provisioning per user at a time --------------------------------------------------------

@@ -16,7 +16,8 @@ _SUFFIX = {
     "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
     "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
 }
-_RE = re.compile(r"^\+?(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:(?P<exp>[eE][-+]?[0-9]+)|(?P<suf>[KMGTPE]i|[numkMGTPE]))?$")
+_RE = re.compile(r"^\+?(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+                 r"(?:(?P<exp>[eE][-+]?[0-9]+)|(?P<suf>[KMGTPE]i|[numkMGTPE]))?$")
 
 
 def parse_quantity(value: str | int | float) -> Decimal:

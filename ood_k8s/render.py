@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import RenderError
+from . import yamlsafe
 from .yamlsafe import scalar
 
 
@@ -52,7 +53,7 @@ class Renderer:
             loader=jinja2.FileSystemLoader(searchpath),
             undefined=jinja2.StrictUndefined,
             finalize=_finalize,
-            autoescape=False,
+            autoescape=False,  # noqa: S701 - the output is YAML, made safe by _finalize, not HTML
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -79,8 +80,7 @@ class Renderer:
 
         text = self.text(template, **context)
         try:
-            docs = [d for d in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-                    if d is not None]
+            docs = [d for d in yamlsafe.load_all(text) if d is not None]
         except yaml.YAMLError as exc:
             raise RenderError(f"{template}: output is not valid YAML: {exc}".replace("\n", " ")) from None
         for doc in docs:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ def _schema_root() -> Path:
     return Path(kubernetes_validate.__file__).with_name("kubernetes-json-schema")
 
 
-@lru_cache(maxsize=None)
+@cache
 def supported_versions() -> tuple[str, ...]:
     found = set()
     for d in _schema_root().iterdir():
@@ -63,7 +63,7 @@ def _schema_dir(version: str) -> Path:
     return _schema_root() / f"v{version}.0-local-strict"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _definitions(version: str) -> Any:
     from referencing import Resource
 
@@ -79,7 +79,7 @@ def _load_extra() -> None:
             _extra.setdefault((doc["apiVersion"], doc["kind"]), doc["schema"])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(version: str, api_version: str, kind: str) -> Any:
     jsonschema = _import_jsonschema()
     from referencing import Registry, Resource

@@ -24,6 +24,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
+from . import names as names_mod
 from .config import Config
 from .errors import ConfigError, NotFound, OodK8sError, SecurityError
 from .identity import Identity
@@ -42,12 +43,20 @@ _TEMPLATES = {"efs": ("storage/efs-pv.yaml.j2", "storage/home-pvc.yaml.j2"),
 # --- names ---------------------------------------------------------------------------------------
 
 
+def template_fields(cfg: Config, ident: Identity) -> dict[str, Any]:
+    """What a storage name template may use: ``{user}`` (the username as it is), ``{slug}`` (its
+    DNS-label form, as in the namespace name: safe in Kubernetes names whatever the username),
+    ``{uid}`` and ``{gid}``."""
+    slug = names_mod.for_user(ident.username, cfg.users.namespace_prefix, cfg.users.rbac_username_prefix).slug
+    return {"user": ident.username, "slug": slug, "uid": ident.uid, "gid": ident.gid}
+
+
 def home_claim_name(cfg: Config, ident: Identity) -> str | None:
     mode = cfg.storage.mode
     if mode in ("efs", "nfs"):
         return HOME_CLAIM
     if mode == "pvc":
-        return cfg.storage.pvc.claim_name.format(user=ident.username, uid=ident.uid, gid=ident.gid)
+        return cfg.storage.pvc.claim_name.format(**template_fields(cfg, ident))
     return None
 
 
@@ -89,7 +98,7 @@ def pod_volumes(cfg: Config, ident: Identity, names: UserNames) -> tuple[list[di
         _warn_hostpath(cfg, ident)
         volumes.append({"name": HOME_VOLUME, "hostPath": {"path": ident.home, "type": "Directory"}})
         mounts.append({"name": HOME_VOLUME, "mountPath": ident.home})
-    fmt = {"user": ident.username, "uid": ident.uid, "gid": ident.gid}
+    fmt = template_fields(cfg, ident)
     for i, m in enumerate(cfg.storage.extra_mounts):
         where = f"storage.extra_mounts[{i}]"
         if any(v["name"] == m.name for v in volumes):
@@ -143,20 +152,8 @@ class StorageResult:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
-_renderers: dict[tuple[str, str], Any] = {}
-
-
-def _renderer(cfg: Config) -> Any:
-    from .render import Renderer
-
-    key = (cfg.templates.site_dir, cfg.cluster.kubernetes_version)
-    if key not in _renderers:
-        _renderers[key] = Renderer(cfg.templates.site_dir, cfg.cluster.kubernetes_version)
-    return _renderers[key]
-
-
 def _nfs_path(cfg: Config, ident: Identity) -> str:
-    path = cfg.storage.nfs.path.format(user=ident.username, uid=ident.uid, gid=ident.gid)
+    path = cfg.storage.nfs.path.format(**template_fields(cfg, ident))
     if not path.startswith("/") or os.path.normpath(path) != path:
         raise ConfigError(f"storage.nfs.path {cfg.storage.nfs.path!r} gives {path!r}, expected a normalised "
                           "absolute export path", "use a template such as /export/home/{user}")
@@ -184,7 +181,9 @@ def volume_objects(cfg: Config, ident: Identity, names: UserNames, access_point_
     templates = _TEMPLATES.get(cfg.storage.mode)
     if not templates:
         return []
-    return _renderer(cfg).many(templates, **volume_context(cfg, ident, names, access_point_id))
+    from .render import for_config
+
+    return for_config(cfg).many(templates, **volume_context(cfg, ident, names, access_point_id))
 
 
 def provision(cfg: Config, ident: Identity, names: UserNames, known_annotations: Mapping[str, str],

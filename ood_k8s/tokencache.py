@@ -22,16 +22,18 @@ import errno
 import fcntl
 import json
 import os
+import stat
 import time
 from typing import Any, Callable, Iterator, NamedTuple
 
 from . import fsutil, names
-from .errors import CredentialError, SecurityError
+from .errors import CredentialError, OodK8sError, SecurityError
 
 FILE = "tokens.json"
 LOCK = "lock"
 VERSION = 1
 MAX_BYTES = 256 * 1024
+MAX_DEPTH = 8  # of sub-directories a user may have made in their cache directory, for remove()
 
 
 class Tokens(NamedTuple):
@@ -200,6 +202,43 @@ class TokenCache:
         finally:
             os.close(fd)
 
+    def remove(self) -> bool:
+        """Delete the user's cache directory and all in it (user teardown). True if there was one.
+
+        Only ``<token_cache_dir>/<slug>`` is touched, through directory descriptors: the directory
+        is the user's, who may have put links, FIFOs or sub-directories in it, and none of that may
+        make root delete anything else.  A link (or non-directory) at ``<slug>`` itself is refused.
+        """
+        try:
+            base = os.open(self.directory, fsutil.O_SEARCH)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                st = os.stat(self.slug, dir_fd=base, follow_symlinks=False)
+            except FileNotFoundError:
+                return False
+            if not stat.S_ISDIR(st.st_mode):
+                what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a directory"
+                raise SecurityError(f"refusing to remove the token cache {self.user_dir}: it is {what}",
+                                    "look at it and remove it by hand; ood-k8s never deletes through a link")
+            try:
+                fd = fsutil.open_dir_at(base, self.slug, where=self.user_dir)
+                try:
+                    _empty_dir(fd, self.user_dir, 0)
+                finally:
+                    os.close(fd)
+                os.rmdir(self.slug, dir_fd=base)
+            except FileNotFoundError:
+                return True  # gone meanwhile (another teardown)
+            except OSError as exc:
+                # e.g. a process of the user writing into it right now (ENOTEMPTY)
+                raise OodK8sError(f"cannot remove the token cache {self.user_dir}: {exc.strerror}",
+                                  "end the user's processes on this portal and run the teardown again") from None
+            return True
+        finally:
+            os.close(base)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[TokenCache]:
         """Hold the user's cache lock (re-entrant within this object).
@@ -248,3 +287,22 @@ class TokenCache:
     def _open_lock(self, dir_fd: int) -> int:
         uid, gid = self.owner if self.owner is not None else (None, None)
         return fsutil.open_lock_at(dir_fd, LOCK, uid=uid, gid=gid, where=os.path.join(self.user_dir, LOCK))
+
+
+def _empty_dir(fd: int, where: str, depth: int) -> None:
+    """Remove everything in the open directory ``fd``; links are unlinked, never followed."""
+    if depth > MAX_DEPTH:
+        raise SecurityError(f"refusing to remove {where}: directories nested more than {MAX_DEPTH} deep",
+                            "look at it and remove it by hand")
+    with os.scandir(fd) as entries:
+        found = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+    for name, is_dir in found:
+        if is_dir:
+            sub = fsutil.open_dir_at(fd, name, where=os.path.join(where, name))  # refuses a link swapped in
+            try:
+                _empty_dir(sub, os.path.join(where, name), depth + 1)
+            finally:
+                os.close(sub)
+            os.rmdir(name, dir_fd=fd)
+        else:
+            os.unlink(name, dir_fd=fd)

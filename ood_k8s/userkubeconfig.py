@@ -26,7 +26,7 @@ import shutil
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import fsutil
+from . import fsutil, yamlsafe
 from .credential import EXEC_API
 from .errors import ConfigError, OodK8sError, SecurityError, UsageError
 
@@ -164,7 +164,7 @@ def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
         existing: dict[str, Any] | None = None
         if data is not None and data.strip():
             try:
-                existing = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+                existing = yamlsafe.load(data)
             except yaml.YAMLError:
                 existing = None
             if not isinstance(existing, dict):

@@ -84,6 +84,31 @@ def test_nodeport_submit_is_four_round_trips_and_info_needs_no_service_read(make
     assert client.round_trips == 2
     assert info.ood_connection_info == {"host": "ip-10-0-1-5.ec2.internal", "port": node_port,
                                         "password": info.ood_connection_info["password"]}
+    # The app learns the same address: its node from the downward API, the port from the job's Secret.
+    env = {e["name"]: e for e in fake_kube.get("pods", job, NS)["spec"]["containers"][0]["env"]}
+    assert env["OOD_K8S_CONNECT_HOST"]["valueFrom"] == {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}
+    assert env["OOD_K8S_CONNECT_PORT"]["valueFrom"] == {"secretKeyRef": {"name": f"{job}-secret", "key": "port"}}
+    secret = fake_kube.get("secrets", f"{job}-secret", NS)
+    assert base64.b64decode(secret["data"]["port"]).decode() == str(node_port)
+
+
+def test_nodeport_service_without_a_node_port_is_rolled_back(make_adapter, client, fake_kube, monkeypatch) -> None:
+    # Should an API server answer without allocating one, the session could never start: refuse it.
+    create = client.create
+
+    def no_node_port(obj, *args, **kwargs):
+        made = create(obj, *args, **kwargs)
+        if made["kind"] == "Service":
+            del made["spec"]["ports"][0]["nodePort"]
+        return made
+
+    monkeypatch.setattr(client, "create", no_node_port)
+    with pytest.raises(errors.KubeError) as exc:
+        make_adapter(**{"cluster.connection": "nodeport"}).submit(JUPYTER)
+    assert str(exc.value).startswith("the API server gave Service jupyter-") and "no node port" in str(exc.value)
+    assert [(r.method, r.path.split("/")[5]) for r in fake_kube.requests] == [
+        ("POST", "pods"), ("POST", "services"), ("DELETE", "pods")]
+    assert fake_kube.list("secrets", NS) == [] and fake_kube.list("configmaps", NS) == []
 
 
 def test_info_round_trips_and_connection_info_only_when_ready(make_adapter, client, fake_kube) -> None:
@@ -184,6 +209,23 @@ def test_bad_input_sends_nothing(make_adapter, fake_kube) -> None:
     with pytest.raises(errors.UsageError, match="dependencies"):
         adapter.submit(JUPYTER, afterok=["x"])
     assert fake_kube.requests == []
+
+
+@pytest.mark.parametrize("mount", [
+    {"type": "nfs", "host": "nfs.example.edu", "path": "/export/data"},
+    {"type": "host", "path": "/data"},
+    {"type": "csi", "driver": "efs.csi.aws.com", "volume_attributes": {"path": "/"}},
+    {"type": "pvc", "claim_name": "home-bob"},
+], ids=["nfs", "host", "csi", "foreign claim"])
+@pytest.mark.parametrize("level", ["restricted", "privileged"])
+def test_volumes_the_admission_guard_refuses_create_nothing(make_adapter, fake_kube, mount, level) -> None:
+    script = {**JUPYTER, "native": {"container": {"port": 8888},
+                                    "mounts": [{"name": "data", "destination_path": "/data", **mount}]}}
+    with pytest.raises(errors.NotEntitled) as exc:
+        make_adapter(**{"users.pod_security": level}).submit(script)
+    assert str(exc.value).startswith("native.mounts[0]") and "storage.extra_mounts" in str(exc.value)
+    assert "\n" not in str(exc.value)
+    assert [r for r in fake_kube.requests if r.method == "POST"] == [] and everything(fake_kube) == []
 
 
 def test_hold_and_release_with_scheduling_gates(make_adapter, client, fake_kube) -> None:

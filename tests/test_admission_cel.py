@@ -483,26 +483,66 @@ def _adapter_pod(cfg: Any, ident: Any, profile: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu-t4"])
-@pytest.mark.parametrize("mode", ["efs", "nfs", "pvc"])
+@pytest.mark.parametrize("mode", ["efs", "nfs", "pvc", "hostpath", "none"])
 def test_adapter_pods_pass_the_guard(make_config: Any, profile: str, mode: str) -> None:
-    cfg = make_config(**{"storage.mode": mode})
+    changes = {"storage.mode": mode, **({"users.pod_security": "privileged"} if mode == "hostpath" else {})}
+    cfg = make_config(**changes)
     cfg.storage.extra_mounts = [ExtraMount(name="datasets", mount_path="/datasets", claim_name="datasets"),
                                 ExtraMount(name="scratch", mount_path="/scratch", claim_name="scratch",
                                            read_only=False, sub_path="users/{user}")]
     guard = _policy(cfg)
     ns = _hook_namespace(cfg, ALICE)
-    # Recorded here until the hook records it (see test_the_hook_records_what_the_guard_reads).
-    ns["metadata"]["annotations"].setdefault(cluster.GIDS_ANNOTATION, "30001,30002")
     assert admit(*guard, _adapter_pod(cfg, ALICE, profile), ns) == []
     assert admit(*guard, _adapter_pod(cfg, BOB, profile), ns) != []
 
 
-@pytest.mark.xfail(strict=True, reason="provision.template_context does not record the supplementary gids yet")
-def test_the_hook_records_what_the_guard_reads() -> None:
-    from ood_k8s.config import Config
+def test_the_hook_records_what_the_guard_reads(make_config: Any) -> None:
+    """The hook's own Namespace (provision.desired_objects) through the CEL with the adapter's own pods:
+    every id the guard reads is recorded, for each user, and one user's record admits no one else."""
+    cfg = make_config(**{"storage.mode": "hostpath", "users.pod_security": "privileged"})
+    guard = _policy(cfg)
+    ann = _hook_namespace(cfg, ALICE)["metadata"]["annotations"]
+    assert ann == {names.USERNAME_ANNOTATION: "alice", names.UID_ANNOTATION: "20001", names.GID_ANNOTATION: "20001",
+                   names.GIDS_ANNOTATION: "30001,30002", names.HOME_ANNOTATION: "/home/alice",
+                   "ood-k8s.io/last-hook-run": "2025-01-01T00:00:00Z"}
+    for ident in (ALICE, BOB):
+        pod = _adapter_pod(cfg, ident, "gpu-t4")
+        assert pod["spec"]["securityContext"]["supplementalGroups"] == list(ident.gids)  # the guard must see them
+        assert admit(*guard, pod, _hook_namespace(cfg, ident)) == []
+    alices = _hook_namespace(cfg, ALICE)
+    bobs = _adapter_pod(cfg, BOB, "cpu")
+    assert admit(*guard, bobs, alices) == [
+        "pods in namespace ood-alice must run as uid 20001 (securityContext.runAsUser)",
+        "pods in namespace ood-alice must run as gid 20001 (securityContext.runAsGroup and fsGroup)",
+        f"{KINDS} and the hostPath of the user's home (namespace annotation ood-k8s.io/home)"]
+    # a group Alice is not in (Bob's primary group) is refused by what the hook recorded
+    pod = _adapter_pod(cfg, ALICE, "cpu")
+    pod["spec"]["securityContext"]["supplementalGroups"].append(BOB.gid)
+    assert admit(*guard, pod, alices) == ["supplementalGroups may only hold the user's own groups"]
 
-    ann = _hook_namespace(Config(), ALICE)["metadata"]["annotations"]
-    assert {k: ann.get(k) for k in (cluster.UID_ANNOTATION, cluster.GID_ANNOTATION, names.USERNAME_ANNOTATION,
-                                    cluster.GIDS_ANNOTATION)} == {
-        cluster.UID_ANNOTATION: "20001", cluster.GID_ANNOTATION: "20001", names.USERNAME_ANNOTATION: "alice",
-        cluster.GIDS_ANNOTATION: "30001,30002"}
+
+def test_slug_names_claims_for_any_username(make_config: Any) -> None:
+    """{user} in a claim name breaks on 'First.Last' (no uppercase in Kubernetes names); {slug} does not,
+    and the guard computes the same name from the hook's namespace as the adapter puts in the pod."""
+    import re
+
+    from ood_k8s.identity import Identity
+
+    first = Identity("First.Last", 20010, 20010, "/home/First.Last", ("First.Last", "students"), (30001,))
+    cfg = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "home-{slug}"})
+    cfg.storage.extra_mounts = [ExtraMount(name="scratch", mount_path="/scratch", claim_name="scratch-{slug}",
+                                           read_only=False, sub_path="users/{user}")]
+    guard = _policy(cfg)
+    pod = _adapter_pod(cfg, first, "cpu")
+    slug = names.for_user("First.Last").slug
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == [f"home-{slug}", f"scratch-{slug}"] and slug.startswith("first-last--")
+    assert all(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", c) for c in claims)
+    assert admit(*guard, pod, _hook_namespace(cfg, first)) == []
+    # Alice's claim in First.Last's namespace, and First.Last's pod in Alice's namespace, are refused
+    alices = copy.deepcopy(pod)
+    alices["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = "home-alice"
+    assert admit(*guard, alices, _hook_namespace(cfg, first)) == [
+        "the only claims a session may mount are the home claim 'home-{slug}', 'scratch-{slug}'"]
+    assert "the only claims a session may mount are the home claim 'home-{slug}', 'scratch-{slug}'" in \
+        admit(*guard, pod, _hook_namespace(cfg, ALICE))

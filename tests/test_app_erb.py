@@ -38,6 +38,7 @@ APP = ROOT / "apps" / "jupyter"
 HARNESS = ROOT / "tests" / "ood_harness.rb"
 HOOK = "/opt/ood-k8s/bin/ood-k8s-pre-hook"
 ORIGIN = "https://ood.example.edu"
+NODE = "ip-10-0-1-7.ec2.internal"  # where the session's pod runs
 UID, GID = 20001, 20001
 
 
@@ -115,10 +116,11 @@ def write_site(root: Path, fk: Any, extra: dict[str, Any] | None = None) -> Site
 
 
 @pytest.fixture
-def site(tmp_path: Path, fake_kube: Any) -> Site:
+def site(request: pytest.FixtureRequest, tmp_path: Path, fake_kube: Any) -> Site:
+    """A portal; parametrize indirectly with site settings ({"cluster": {...}}) to change them."""
     if not os.path.exists(NSS_WRAPPER):
         pytest.fail(f"{NSS_WRAPPER} missing: install Debian's libnss-wrapper")
-    return write_site(tmp_path, fake_kube)
+    return write_site(tmp_path, fake_kube, getattr(request, "param", None))
 
 
 # --- the dashboard's side -------------------------------------------------------------------------------
@@ -267,7 +269,7 @@ def pod_env(fk: Any, pod: dict[str, Any], container: dict[str, Any], pod_ip: str
     """The container's environment as the kubelet builds it (downward API, secret references)."""
     ns = pod["metadata"]["namespace"]
     fields = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": ns, "status.podIP": pod_ip,
-              "status.hostIP": pod_ip, "spec.nodeName": "ip-10-0-1-7.ec2.internal"}
+              "status.hostIP": pod_ip, "spec.nodeName": NODE}
     env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
@@ -558,13 +560,27 @@ def test_view_escapes_a_hostile_connection_file(site, tmp_path):
 # --- end to end: a GPU and a CPU session through ood-k8s-psij into the fake API ------------------------------
 
 
-@pytest.mark.parametrize("profile", ["gpu-t4", "cpu"])
+NODEPORT = {"cluster": {"connection": "nodeport", "nodeport_host": "node_name"}}
+
+
+@pytest.mark.parametrize(("profile", "site"), [("gpu-t4", None), ("cpu", None), ("cpu", NODEPORT)],
+                         ids=["gpu-t4", "cpu", "cpu-nodeport"], indirect=["site"])
 def test_session_end_to_end(site, kubelet, profile):
     fk = site.fk
     port = free_port()
     answers = answers_for(render_form(site)["form"], profile, jupyter_port=str(port))
     job_id, req = submit(site, answers)
     staged = Path(req["psij_chdir"])
+    # Where the portal's proxy connects: the pod's IP and JupyterLab's port, or (nodeport) the pod's
+    # node and the Service's node port, which kube-proxy forwards to JupyterLab's port.
+    nodeport = yaml.safe_load(site.config.read_text()).get("cluster", {}).get("connection") == "nodeport"
+    if nodeport:
+        node_port = fk.get("services", f"{job_id}-svc", "ood-alice")["spec"]["ports"][0]["nodePort"]
+        host, proxied_port = NODE, node_port
+    else:
+        assert fk.list("services", "ood-alice") == []
+        host, proxied_port = "127.0.0.1", port
+    base = f"/node/{host}/{proxied_port}/"
 
     # The pod that comes out.
     pod = fk.get("pods", job_id, "ood-alice")
@@ -598,21 +614,21 @@ def test_session_end_to_end(site, kubelet, profile):
     wait_for_file(staged / "connection.yml", proc, staged / "output.log", limit=60)
     conn = yaml.safe_load((staged / "connection.yml").read_text())
     password = base64.b64decode(fk.get("secrets", f"{job_id}-secret", "ood-alice")["data"]["password"]).decode()
-    assert conn == {"host": "127.0.0.1", "port": port, "password": password, "csrf_token": conn["csrf_token"]}
+    assert conn == {"host": host, "port": proxied_port, "password": password, "csrf_token": conn["csrf_token"]}
     assert re.fullmatch(r"[A-Za-z0-9]{32}", conn["csrf_token"])
     assert oct((staged / "connection.yml").stat().st_mode & 0o777) == "0o600"
     jupyter = json.loads((staged / "stub-jupyter.json").read_text())
     assert jupyter["ServerApp"] == {
-        "ip": "0.0.0.0", "port": port, "port_retries": 0, "base_url": f"/node/127.0.0.1/{port}/",
+        "ip": "0.0.0.0", "port": port, "port_retries": 0, "base_url": base,
         "root_dir": str(site.home), "open_browser": False, "allow_remote_access": True, "trust_xheaders": True,
         "allow_origin": ORIGIN, "terminado_settings": {"shell_command": ["/bin/bash", "-l"]}}
     assert jupyter["password_left_in_environment"] is False
     log = (staged / "output.log").read_text()
     assert ("GPU 0: Tesla T4" in log) is (profile == "gpu-t4")
-    assert f"JupyterLab is listening on port {port}: /node/127.0.0.1/{port}/" in log
+    assert f"JupyterLab is listening on port {port}: {base}" in log
 
     # The pod is ready: OOD sees it running, and the Connect button logs the student in.
-    fk.set_pod_status("ood-alice", job_id, node_name="ip-10-0-1-7.ec2.internal", phase="Running",
+    fk.set_pod_status("ood-alice", job_id, node_name=NODE, phase="Running",
                       podIP="127.0.0.1", hostIP="10.0.1.7",
                       conditions=[{"type": "Ready", "status": "True"}],
                       containerStatuses=[{"name": ctr["name"], "ready": True, "restartCount": 0, "image": ctr["image"],
@@ -621,7 +637,7 @@ def test_session_end_to_end(site, kubelet, profile):
     assert (info["native_id"], info["current_state"], info["name"]) == (job_id, "ACTIVE", "jupyter")
     html_text = ruby({"op": "view", "app": str(APP), "connection_file": str(staged / "connection.yml")})["html"]
     status, headers = press_connect(html_text, port)
-    assert (status, headers["location"]) == (302, f"/node/127.0.0.1/{port}/lab")
+    assert (status, headers["location"]) == (302, f"{base}lab")
     assert press_connect(html_text, port, with_cookie=False)[0] == 403  # XSRF protection stays on
 
     # Delete: one call; OOD then sees the session end.

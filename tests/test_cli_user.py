@@ -32,7 +32,9 @@ def site(tmp_path: Path, fake_kube: Any, monkeypatch: pytest.MonkeyPatch) -> dic
         "cluster": {"server": fake_kube.url, "provisioner_kubeconfig": str(provisioner), "retries": 0},
         "auth": {"mode": "oidc", "oidc": {"issuer": "https://idp.example.edu", "client_id": "ood"}},
         "hook": {"lock_dir": str(tmp_path / "locks")},
-        "storage": {"mode": "none"},
+        "users": {"token_cache_dir": str(tmp_path / "tokens")},
+        # The users' homes (/home/...) are not the point here: never create them on this machine.
+        "storage": {"mode": "none", "create_home": False, "home_root": str(tmp_path / "home")},
     }))
 
     def lookup(username: str) -> Identity:
@@ -150,7 +152,8 @@ def test_sync_a_group_through_nss(fake_kube: Any, nss_env: dict[str, str], tmp_p
     config.write_text(yaml.safe_dump({
         "cluster": {"provisioner_kubeconfig": str(provisioner), "server": fake_kube.url},
         "auth": {"mode": "oidc", "oidc": {"issuer": "https://idp.example.edu", "client_id": "ood"}},
-        "hook": {"lock_dir": str(tmp_path / "locks")}, "storage": {"mode": "none"}}))
+        "hook": {"lock_dir": str(tmp_path / "locks")}, "users": {"token_cache_dir": str(tmp_path / "tokens")},
+        "storage": {"mode": "none", "create_home": False, "home_root": str(tmp_path / "home")}}))
     proc = subprocess.run([sys.executable, "-m", "ood_k8s", "--config", str(config), "user", "sync", "--group",
                            "students"], env=nss_env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -216,15 +219,24 @@ def test_user_rows_marks_incomplete_and_deleting(make_config: Any) -> None:
 
 
 def test_teardown(site: dict[str, Any], fake_kube: Any, capsys: Any) -> None:
+    from ood_k8s.tokencache import TokenCache, Tokens
+
     run(site, "setup", "alice", capsys=capsys)
+    cache = TokenCache(str(site["tmp"] / "tokens"), "alice")
+    cache.write(Tokens("id", 2e9, "refresh", 2e9, "oidc", "https://idp.example.edu", "ood", ""))
     fake_kube.reset_requests()
     code, out, _ = run(site, "teardown", "--dry-run", "alice", capsys=capsys)
     assert code == 0
-    assert out == "alice:\n  would delete namespace ood-alice and everything in it (0 running sessions would end)\n"
-    assert writes(fake_kube) == []
+    assert out == ("alice:\n  would delete namespace ood-alice and everything in it (0 running sessions would end)\n"
+                   f"  would delete the token cache {cache.user_dir}\n")
+    assert writes(fake_kube) == [] and cache.read() is not None
     code, out, _ = run(site, "teardown", "alice", capsys=capsys)
-    assert (code, out) == (0, "alice:\n  deleted namespace ood-alice\n  nothing to remove: storage.mode is none\n")
+    assert (code, out) == (0, f"alice:\n  deleted namespace ood-alice\n  deleted the token cache {cache.user_dir}\n"
+                              "  nothing to remove: storage.mode is none\n")
     assert fake_kube.get("namespaces", "ood-alice")["status"]["phase"] == "Terminating"
+    assert not Path(cache.user_dir).exists() and (site["tmp"] / "tokens").is_dir()
+    code, out, _ = run(site, "teardown", "alice", capsys=capsys)  # again (still Terminating): no tokens to delete
+    assert (code, out) == (0, "alice:\n  deleted namespace ood-alice\n  nothing to remove: storage.mode is none\n")
     code, _, err = run(site, "teardown", "--delete-cognito-user", "bob", capsys=capsys)
     assert code == 1 and "--delete-cognito-user needs auth.mode: cognito" in err
 

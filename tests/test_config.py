@@ -101,7 +101,7 @@ def test_load_resolution(tmp_path, monkeypatch) -> None:
     assert config.load().source == str(f)
     monkeypatch.delenv(config.ENV_VAR)
     assert config.load().source == "<built-in default>"
-    with pytest.raises(ConfigError, match="cannot read config /nope.yml"):
+    with pytest.raises(ConfigError, match=r"cannot read config /nope\.yml"):
         config.load("/nope.yml")
     f.write_text("portal: [\n")
     with pytest.raises(ConfigError, match="line 2 is not valid YAML"):

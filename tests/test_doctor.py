@@ -19,34 +19,8 @@ from ood_k8s.identity import Identity
 from ood_k8s.kube import KubeClient
 from ood_k8s.tokencache import TokenCache, Tokens
 from tests.conftest import ALICE
-from tests.fakekube import registry
 
 NOW = 1_800_000_000.0
-
-
-# The fake API stores kinds it does not validate as sent; these are the ones doctor reads.
-_EXTRA_KINDS = (
-    registry.ResourceType("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
-                          "validatingadmissionpolicy", "ValidatingAdmissionPolicy", False, subresources=("status",)),
-    registry.ResourceType("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
-                          "validatingadmissionpolicybinding", "ValidatingAdmissionPolicyBinding", False),
-    registry.ResourceType("karpenter.sh", "v1", "nodepools", "nodepool", "NodePool", False, subresources=("status",)),
-    registry.ResourceType("karpenter.k8s.aws", "v1", "ec2nodeclasses", "ec2nodeclass", "EC2NodeClass", False,
-                          subresources=("status",)),
-    registry.ResourceType("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", False),
-)
-
-
-@pytest.fixture
-def fake(fake_kube: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The fake API, also serving the kinds above (until tests/fakekube serves them itself)."""
-    for rt in _EXTRA_KINDS:
-        if rt.plural not in registry.BY_PLURAL:
-            monkeypatch.setitem(registry.BY_PLURAL, rt.plural, rt)
-            monkeypatch.setitem(registry.BY_GVR, (rt.group, rt.version, rt.plural), rt)
-            monkeypatch.setitem(registry.BY_GVK, (rt.api_version, rt.kind), rt)
-        fake_kube.store._objects.setdefault(rt.plural, {})
-    return fake_kube
 
 
 def _node(name: str, labels: dict[str, str], gpus: int | None) -> dict[str, Any]:
@@ -86,7 +60,7 @@ class Site:
 
 
 @pytest.fixture
-def site(fake: Any, aws: str, make_config: Callable[..., config.Config], tmp_path: Path) -> Site:
+def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tmp_path: Path) -> Site:
     """A healthy site: cluster objects applied, GPU nodes, EFS and its driver, Cognito."""
     cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=aws)
     pool = cognito.create_user_pool(PoolName="ood")["UserPool"]["Id"]
@@ -99,22 +73,22 @@ def site(fake: Any, aws: str, make_config: Callable[..., config.Config], tmp_pat
     home_root = tmp_path / "home"
     home_root.mkdir()
     cfg = make_config(**{
-        "cluster.provisioner_kubeconfig": fake.write_kubeconfig(str(tmp_path / "provisioner.kubeconfig")),
-        "cluster.server": fake.url, "cluster.certificate_authority": fake.ca_file,
+        "cluster.provisioner_kubeconfig": fake_kube.write_kubeconfig(str(tmp_path / "provisioner.kubeconfig")),
+        "cluster.server": fake_kube.url, "cluster.certificate_authority": fake_kube.ca_file,
         "auth.cognito.endpoint_url": aws, "auth.cognito.user_pool_id": pool,
         "auth.cognito.client_id": app["ClientId"],
         "storage.efs.endpoint_url": aws, "storage.efs.file_system_id": fs_id,
         "storage.home_root": str(home_root), "storage.skeleton_dir": str(tmp_path / "no-skel"),
         "users.token_cache_dir": str(tmp_path / "tokens"), "hook.lock_dir": str(tmp_path / "locks"),
         "templates.site_dir": str(tmp_path / "site")})
-    kube = KubeClient(fake.url, token=fake.token, ca_file=fake.ca_file, sleep=lambda s: None)
+    kube = KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file, sleep=lambda s: None)
     for obj in cluster.objects(cfg):
         kube.apply(obj)
-    fake.seed({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+    fake_kube.seed({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",  # what the EFS CSI driver installs
                     "metadata": {"name": "efs.csi.aws.com"}, "spec": {"attachRequired": False}})
-    fake.seed(_node("ip-10-0-1-1", {"karpenter.sh/nodepool": "gpu-t4"}, 1))
-    fake.seed(_node("ip-10-0-1-2", {"kubernetes.io/os": "linux"}, None))
-    return Site(cfg, fake, kube, cognito, efs, dataclasses.replace(ALICE, home=str(home_root / "alice")))
+    fake_kube.seed(_node("ip-10-0-1-1", {"karpenter.sh/nodepool": "gpu-t4"}, 1))
+    fake_kube.seed(_node("ip-10-0-1-2", {"kubernetes.io/os": "linux"}, None))
+    return Site(cfg, fake_kube, kube, cognito, efs, dataclasses.replace(ALICE, home=str(home_root / "alice")))
 
 
 @pytest.fixture
@@ -130,9 +104,6 @@ def _provision(cfg: config.Config, ident: Identity, kube: KubeClient, fk: Any) -
     """Alice as the hook's own code provisions her, with her kubeconfig and tokens as the hook writes them."""
     provision.ensure(cfg, ident, kube, now="2027-01-15T08:00:00Z")
     names = provision.user_names(cfg, ident.username)
-    # What the hook does not record yet (see test_admission_cel.test_the_hook_records_what_the_guard_reads).
-    kube.patch("Namespace", names.namespace, {"metadata": {"annotations": {
-        cluster.GIDS_ANNOTATION: ",".join(str(g) for g in ident.gids)}}})
     for plural, ns, name in (("persistentvolumes", None, f"{names.namespace}-home"),
                              ("persistentvolumeclaims", names.namespace, "home")):
         obj = fk.get(plural, name, ns)  # play the PV controller
@@ -273,8 +244,8 @@ def test_server_defaults_are_not_differences() -> None:
     assert not doctor._contains({"spec": {}}, want)
 
 
-def test_karpenter_missing(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(registry.BY_GVR, ("karpenter.sh", "v1", "nodepools"))
+def test_karpenter_missing(site: Site) -> None:
+    site.fk.uninstall("nodepools", "ec2nodeclasses")
     checks = [c for c in site.run(user=None) if c.name.startswith("GPU")]
     assert [(c.name, c.ok, c.detail, c.fix) for c in checks] == [
         (f"GPU capacity for {p}", False, "Karpenter is not installed (no NodePool API)",

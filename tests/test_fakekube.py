@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import os
 import shutil
 import ssl
 import subprocess
@@ -130,7 +131,8 @@ def test_discovery_documents(api: Client) -> None:
     groups = api("GET", "/apis").body
     assert groups["kind"] == "APIGroupList"
     assert {g["name"] for g in groups["groups"]} == {
-        "rbac.authorization.k8s.io", "networking.k8s.io", "scheduling.k8s.io", "authorization.k8s.io"}
+        "rbac.authorization.k8s.io", "networking.k8s.io", "scheduling.k8s.io", "authorization.k8s.io",
+        "admissionregistration.k8s.io", "storage.k8s.io", "karpenter.sh", "karpenter.k8s.aws"}
     core = api("GET", "/api/v1").body
     assert core["kind"] == "APIResourceList" and core["groupVersion"] == "v1"
     pods = next(r for r in core["resources"] if r["name"] == "pods")
@@ -716,6 +718,112 @@ def test_priority_class_admission(api: Client) -> None:
     assert api("POST", PODS, pod("p", priorityClassName="ood-interactive")).body["spec"]["priority"] == 1000
 
 
+# --- cluster-scoped kinds ood-k8s installs or reads: admission policy, CSI driver, Karpenter ---------------
+
+GUARD = "/apis/admissionregistration.k8s.io/v1"
+_POLICY_SPEC = {"failurePolicy": "Fail", "validations": [{"expression": "object.spec.containers.size() > 0"}]}
+CLUSTER_KINDS = [
+    pytest.param(f"{GUARD}/validatingadmissionpolicies", "admissionregistration.k8s.io/v1",
+                 "ValidatingAdmissionPolicy", {"spec": _POLICY_SPEC},
+                 {"spec": {**_POLICY_SPEC, "failurePolicy": "Ignore"}}, id="ValidatingAdmissionPolicy"),
+    pytest.param(f"{GUARD}/validatingadmissionpolicybindings", "admissionregistration.k8s.io/v1",
+                 "ValidatingAdmissionPolicyBinding", {"spec": {"policyName": "x", "validationActions": ["Deny"]}},
+                 {"spec": {"policyName": "x", "validationActions": ["Deny", "Audit"]}},
+                 id="ValidatingAdmissionPolicyBinding"),
+    pytest.param("/apis/storage.k8s.io/v1/csidrivers", "storage.k8s.io/v1", "CSIDriver",
+                 {"spec": {"attachRequired": False}}, {"spec": {"attachRequired": True, "podInfoOnMount": True}},
+                 id="CSIDriver"),
+    pytest.param("/apis/karpenter.sh/v1/nodepools", "karpenter.sh/v1", "NodePool",
+                 {"spec": {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws",
+                                                                   "kind": "EC2NodeClass", "name": "x"}}}}},
+                 {"spec": {"weight": 10, "template": {"spec": {"nodeClassRef": {
+                     "group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "y"}}}}}, id="NodePool"),
+    pytest.param("/apis/karpenter.k8s.aws/v1/ec2nodeclasses", "karpenter.k8s.aws/v1", "EC2NodeClass",
+                 {"spec": {"amiSelectorTerms": [{"alias": "al2023@latest"}], "role": "KarpenterNodeRole-c"}},
+                 {"spec": {"amiSelectorTerms": [{"alias": "bottlerocket@latest"}], "role": "KarpenterNodeRole-c"}},
+                 id="EC2NodeClass"),
+]
+
+
+@pytest.mark.parametrize(("path", "api_version", "kind", "body", "changed"), CLUSTER_KINDS)
+def test_cluster_scoped_kinds_create_get_list_apply_delete(
+        fk: FakeKube, api: Client, path: str, api_version: str, kind: str, body: dict[str, Any],
+        changed: dict[str, Any]) -> None:
+    group, plural = api_version.split("/")[0], path.rsplit("/", 1)[1]
+    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "labels": {"a": "1"}}, **body}
+    r = api("POST", path, obj)
+    assert r.status == 201, r.body
+    meta = r.body["metadata"]
+    assert (r.body["apiVersion"], r.body["kind"], meta["name"], r.body["spec"]) == (api_version, kind, "x",
+                                                                                    body["spec"])
+    assert meta["uid"] and meta["resourceVersion"] and meta["creationTimestamp"] and "namespace" not in meta
+    assert api("POST", path, obj).body["message"] == f'{plural}.{group} "x" already exists'
+    assert api("GET", f"{path}/x").body == r.body == fk.get(plural, "x")
+    listed = api("GET", path, query={"labelSelector": "a=1"}).body
+    assert (listed["kind"], listed["apiVersion"]) == (f"{kind}List", api_version)
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["x"]
+    assert api("GET", path, query={"labelSelector": "a=2"}).body["items"] == []
+    # the creator owns spec: another manager takes it only with force, as on a real server
+    again = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}, **changed}
+    assert (apply(api, f"{path}/x", again, "ood-k8s").status, fk.get(plural, "x")["spec"]) == (409, body["spec"])
+    applied = apply(api, f"{path}/x", again, "ood-k8s", force=True)
+    assert applied.status == 200 and applied.body["spec"] == changed["spec"]
+    assert {m["manager"]: m["operation"] for m in applied.body["metadata"]["managedFields"]} == {
+        "fakekube-test": "Update", "ood-k8s": "Apply"}  # the creator still owns the label
+    assert int(applied.body["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
+    apply(api, f"{path}/y", {"apiVersion": api_version, "kind": kind, "metadata": {"name": "y"}, **body}, "ood-k8s")
+    assert [i["metadata"]["name"] for i in api("GET", path).body["items"]] == ["x", "y"]
+    r = api("DELETE", f"{path}/x")
+    assert (r.status, r.body["status"], r.body["details"]) == (200, "Success", {
+        "name": "x", "group": group, "kind": plural, "uid": meta["uid"]})
+    r = api("GET", f"{path}/x")
+    assert (r.status, r.body["message"]) == (404, f'{plural}.{group} "x" not found')
+    # cluster-scoped: there is no namespaced path
+    assert api("GET", path.replace("/v1/", "/v1/namespaces/default/")).body == "404 page not found\n"
+
+
+def test_cluster_scoped_kinds_in_discovery_and_generation(fk: FakeKube, api: Client) -> None:
+    def resources(gv: str) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in api("GET", f"/apis/{gv}").body["resources"]}
+
+    guard = resources("admissionregistration.k8s.io/v1")
+    assert set(guard) == {"validatingadmissionpolicies", "validatingadmissionpolicies/status",
+                          "validatingadmissionpolicybindings"}
+    assert (guard["validatingadmissionpolicies"]["kind"], guard["validatingadmissionpolicies"]["namespaced"]) == (
+        "ValidatingAdmissionPolicy", False)
+    assert resources("storage.k8s.io/v1")["csidrivers"]["kind"] == "CSIDriver"
+    assert set(resources("karpenter.sh/v1")) == {"nodepools", "nodepools/status"}
+    ec2 = resources("karpenter.k8s.aws/v1")["ec2nodeclasses"]
+    assert (ec2["shortNames"], ec2["categories"], ec2["namespaced"]) == (["ec2nc", "ec2ncs"], ["karpenter"], False)
+    assert api("GET", "/apis/karpenter.sh").body["preferredVersion"] == {"groupVersion": "karpenter.sh/v1",
+                                                                          "version": "v1"}
+    # custom resources keep metadata.generation; status is a subresource
+    np = {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}, "spec": {"weight": 1},
+          "status": {"resources": {"nodes": "3"}}}
+    created = api("POST", "/apis/karpenter.sh/v1/nodepools", np).body
+    assert created["metadata"]["generation"] == 1 and "resources" not in created.get("status", {})
+    r = api("PATCH", "/apis/karpenter.sh/v1/nodepools/gpu", {"spec": {"weight": 2}}, MERGE)
+    assert r.body["metadata"]["generation"] == 2
+    r = api("PATCH", "/apis/karpenter.sh/v1/nodepools/gpu/status", {"status": {"resources": {"nodes": "1"}}}, MERGE)
+    assert (r.status, r.body["status"]["resources"], r.body["metadata"]["generation"]) == (200, {"nodes": "1"}, 2)
+
+
+def test_uninstall_makes_a_cluster_without_those_kinds(fk: FakeKube, api: Client) -> None:
+    fk.seed({"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": "gpu"}, "spec": {}})
+    fk.uninstall("nodepools", "ec2nodeclasses")
+    assert fk.list("nodepools") == []
+    groups = {g["name"] for g in api("GET", "/apis").body["groups"]}
+    assert "karpenter.sh" not in groups and "karpenter.k8s.aws" not in groups and "storage.k8s.io" in groups
+    for path in ("/apis/karpenter.sh/v1/nodepools", "/apis/karpenter.sh/v1/nodepools/gpu", "/apis/karpenter.sh/v1",
+                 "/apis/karpenter.sh", "/openapi/v3/apis/karpenter.sh/v1"):
+        r = api("GET", path)
+        assert (r.status, r.body) == (404, "404 page not found\n"), path
+    assert "apis/karpenter.sh/v1" not in api("GET", "/openapi/v3").body["paths"]
+    assert api("GET", "/apis/storage.k8s.io/v1/csidrivers").status == 200  # the rest is still served
+    with FakeKube(tls=False) as other:  # per instance: another fake still has Karpenter
+        assert Client(other)("GET", "/apis/karpenter.sh/v1/nodepools").status == 200
+
+
 # --- delete -----------------------------------------------------------------------------------
 
 
@@ -990,8 +1098,10 @@ needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kube
 
 
 def kubectl(kubeconfig: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True,
-                          input=stdin, timeout=60, check=False)
+    # kubectl's discovery cache beside the kubeconfig (in tmp_path), not in the machine's ~/.kube
+    cache = os.path.join(os.path.dirname(kubeconfig), "kube-cache")
+    return subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "--cache-dir", cache, *args], capture_output=True,
+                          text=True, input=stdin, timeout=60, check=False)
 
 
 @needs_kubectl
@@ -1012,6 +1122,20 @@ def test_kubectl_get_apply_delete(fk: FakeKube, tmp_path: Path) -> None:
     apply_req = next(r for r in fk.requests if r.method == "PATCH")
     assert apply_req.headers["content-type"] == "application/apply-patch+yaml"
     assert apply_req.query["fieldManager"] == "kubectl" and apply_req.user == "admin"
+
+
+@needs_kubectl
+def test_kubectl_finds_the_cluster_scoped_kinds_through_discovery(fk: FakeKube, tmp_path: Path) -> None:
+    kc = fk.write_kubeconfig(str(tmp_path / "kc"))
+    nc = {"apiVersion": "karpenter.k8s.aws/v1", "kind": "EC2NodeClass", "metadata": {"name": "gpu"},
+          "spec": {"role": "KarpenterNodeRole-c", "amiSelectorTerms": [{"alias": "al2023@latest"}]}}
+    out = kubectl(kc, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(nc))
+    assert (out.returncode, out.stdout.strip()) == (0, "ec2nodeclass.karpenter.k8s.aws/gpu serverside-applied"), \
+        out.stderr
+    out = kubectl(kc, "get", "ec2nc", "-o", "name")  # a short name, known only from discovery
+    assert (out.returncode, out.stdout.strip()) == (0, "ec2nodeclass.karpenter.k8s.aws/gpu"), out.stderr
+    out = kubectl(kc, "get", "validatingadmissionpolicies,csidrivers,nodepools", "-o", "name")
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
 
 
 @needs_kubectl

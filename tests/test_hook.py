@@ -247,7 +247,7 @@ def test_first_login_fast_path_kubectl_and_a_config_change(portal: Portal) -> No
 
     fk.authenticate = authenticate
     fk.authorize = lambda user, verb, resource, ns: user == "ood:alice" and ns == "ood-alice"
-    env = {**portal.env, "KUBECONFIG": str(kc_path), "HOME": "/nonexistent"}
+    env = {**portal.env, "KUBECONFIG": str(kc_path), "HOME": str(portal.base / "kubectl-home")}  # its cache
     env.pop("LD_PRELOAD")
     proc = subprocess.run(["kubectl", "get", "resourcequota", "-o", "name"], env=env, capture_output=True,
                           text=True, timeout=60, check=False)
@@ -320,7 +320,9 @@ def test_bad_usernames_are_refused_and_nothing_changes(inproc: dict[str, Any], f
     assert err.getvalue() == f"ood-k8s-hook: warning: {line}\n"
     assert "\x1b" not in line and "\n" not in line
     assert fake_kube.requests == []
-    assert sorted(p.name for p in inproc["base"].iterdir()) == ["ood_k8s.yml", "provisioner.kubeconfig"]
+    # no lock, home or token cache: only the site's files (and the config loader's parse cache, if any)
+    made = {p.name for p in inproc["base"].iterdir()} - {"ood_k8s.yml.cache.json"}
+    assert sorted(made) == ["ood_k8s.yml", "provisioner.kubeconfig"]
 
 
 def test_a_bad_username_through_the_launcher(portal: Portal) -> None:
@@ -418,7 +420,8 @@ def test_cognito_down(make_config: Any, tmp_path: Path, fake_kube: Any, monkeypa
     from ood_k8s.kube import KubeClient
     from tests.conftest import ALICE
 
-    cfg = make_config(**{"hook.lock_dir": str(tmp_path), "storage.mode": "none", "hook.on_failure": on_failure})
+    cfg = make_config(**{"hook.lock_dir": str(tmp_path), "storage.mode": "none", "storage.create_home": False,
+                         "users.token_cache_dir": str(tmp_path / "tokens"), "hook.on_failure": on_failure})
     monkeypatch.setattr(provision.identity_mod, "lookup", lambda u: ALICE)
 
     def down(*a: Any, **kw: Any) -> list[str]:
@@ -474,6 +477,7 @@ def test_run_in_process_fast_path_and_failure_modes(make_config: Any, tmp_path: 
     from tests.conftest import ALICE
 
     cfg = make_config(**{"hook.lock_dir": str(tmp_path / "locks"), "storage.mode": "none", "auth.mode": "oidc",
+                         "storage.create_home": False, "users.token_cache_dir": str(tmp_path / "tokens"),
                          "auth.oidc.issuer": "https://idp.example.edu", "auth.oidc.client_id": "ood"})
     monkeypatch.setattr(provision.identity_mod, "lookup", lambda u: ALICE)
     calls: list[str] = []

@@ -70,7 +70,8 @@ def test_whole_node_takes_the_profile_maxima(make_config) -> None:
     (Script(native={"container": {"bogus": 1}}), UsageError, "native.container: unknown key 'bogus'"),
     (Script(native={"bogus": 1}), UsageError, "native: unknown key 'bogus'"),
     (Script(native={"mounts": [{"type": "host", "name": "h", "destination_path": "/h", "path": "/h"}]}),
-     NotEntitled, "'host' volumes are forbidden by the cluster's Pod Security level 'restricted'"),
+     NotEntitled, "native.mounts[0]: host (hostPath) volumes are not allowed in sessions on this site: ask the "
+                  "admin to provide /h through storage.extra_mounts"),
     (Script(native={"mounts": [{"type": "pvc", "name": "home", "destination_path": "/x", "claim_name": "c"}]}),
      UsageError, "'home' is already used"),
     (Script(native={"mounts": [{"type": "pvc", "name": "d", "destination_path": "/x/../etc", "claim_name": "c"}]}),
@@ -123,13 +124,112 @@ def test_hold_comes_from_script_argument_or_token(make_config) -> None:
     assert resolve(Script(native=["--hold"]), cfg, ALICE).hold
 
 
-def test_pod_security_levels_gate_nfs_and_host_mounts(make_config) -> None:
-    nfs = {"type": "nfs", "name": "proj", "host": "nfs.example.edu", "path": "/export/proj",
-           "destination_path": "/proj"}
-    with pytest.raises(NotEntitled):
-        resolve(Script(native={"mounts": [nfs]}), make_config(), ALICE)
-    spec = resolve(Script(native={"mounts": [nfs]}), make_config(**{"users.pod_security": "baseline"}), ALICE)
-    assert spec.volumes[-1] == {"name": "proj", "nfs": {"server": "nfs.example.edu", "path": "/export/proj"}}
+NFS = {"type": "nfs", "name": "proj", "host": "nfs.example.edu", "path": "/export/proj", "destination_path": "/proj"}
+HOST = {"type": "host", "name": "node", "path": "/scratch", "destination_path": "/scratch"}
+CSI = {"type": "csi", "name": "efs", "driver": "efs.csi.aws.com", "volume_attributes": {"path": "/home/bob"},
+       "destination_path": "/efs"}
+UNGUARDED = {"cluster.kubernetes_version": "1.27"}  # no ValidatingAdmissionPolicy: only Pod Security applies
+
+
+def test_without_the_guard_pod_security_levels_gate_nfs_and_host_mounts(make_config) -> None:
+    for level, refused in (("restricted", (NFS, HOST)), ("baseline", (HOST,)), ("privileged", ())):
+        cfg = make_config(**UNGUARDED, **{"users.pod_security": level})
+        for mount in (NFS, HOST, CSI):
+            if mount in refused:
+                with pytest.raises(NotEntitled, match=f"^native.mounts\\[0\\]: '{mount['type']}' volumes are "
+                                                      f"forbidden by the cluster's Pod Security level '{level}'"):
+                    resolve(Script(native={"mounts": [mount]}), cfg, ALICE)
+            else:
+                assert resolve(Script(native={"mounts": [mount]}), cfg, ALICE).volumes[-1]["name"] == mount["name"]
+
+
+def _guard_site(make_config, **changes):
+    from ood_k8s.config import ExtraMount
+
+    return make_config(**{"storage.extra_mounts": [
+        ExtraMount(name="datasets", mount_path="/datasets", claim_name="datasets"),
+        ExtraMount(name="scratch", mount_path="/scratch", claim_name="scratch", read_only=False,
+                   sub_path="users/{user}"),
+        ExtraMount(name="project", mount_path="/project", claim_name="project-{gid}", read_only=False),
+    ], **changes})
+
+
+def _pvc(claim: str, **extra) -> dict:
+    return {"type": "pvc", "name": "extra", "claim_name": claim, "destination_path": "/mnt/extra", **extra}
+
+
+ASK = "ask the admin to provide {} through storage.extra_mounts"
+
+
+@pytest.mark.parametrize(("mount", "message"), [
+    (NFS, "native.mounts[0]: NFS volumes are not allowed in sessions on this site: " + ASK.format("/proj")),
+    (HOST, "native.mounts[0]: host (hostPath) volumes are not allowed in sessions on this site: "
+           + ASK.format("/scratch")),
+    ({**HOST, "path": "/home/alice"}, "native.mounts[0]: host (hostPath) volumes are not allowed in sessions on "
+                                      "this site: " + ASK.format("/scratch")),
+    (CSI, "native.mounts[0]: inline CSI volumes are not allowed in sessions on this site: " + ASK.format("/efs")),
+    (_pvc("home-bob"), "native.mounts[0].claim_name: claim 'home-bob' is not one sessions may mount on this site: "
+                       "use 'home', 'datasets', 'scratch', 'project-20001' or " + ASK.format("/mnt/extra")),
+    (_pvc("project-20002"), "native.mounts[0].claim_name: claim 'project-20002' is not one sessions may mount"),
+    (_pvc("datasets"), "native.mounts[0].read_only: claim 'datasets' may only be mounted read-only on this site: "
+                       "set read_only: true"),
+    (_pvc("scratch"), "native.mounts[0].sub_path: claim 'scratch' may only be mounted at sub-path 'users/alice': "
+                      "set sub_path: users/alice"),
+    (_pvc("scratch", sub_path="users/bob"), "native.mounts[0].sub_path: claim 'scratch' may only be mounted at "
+                                            "sub-path 'users/alice'"),
+])
+@pytest.mark.parametrize("level", ["restricted", "privileged"])
+def test_the_admission_guards_volume_rules_refuse_at_submit(make_config, mount, message, level) -> None:
+    # Pod Security 'privileged' does not open what the guard refuses (nor would the API server).
+    with pytest.raises(NotEntitled) as exc:
+        resolve(Script(native={"mounts": [mount]}), _guard_site(make_config, **{"users.pod_security": level}), ALICE)
+    assert str(exc.value).startswith(message) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("mount", [
+    _pvc("home"), _pvc("datasets", read_only=True), _pvc("scratch", sub_path="users/alice"),
+    _pvc("project-20001"),
+    {"type": "empty_dir", "name": "tmp", "medium": "Memory", "size_limit": "1Gi", "destination_path": "/tmp"},
+    {"type": "configmap", "name": "course", "configmap_name": "stat101", "destination_path": "/course"},
+    {"type": "secret", "name": "keys", "secret_name": "api-keys", "destination_path": "/keys"},
+])
+def test_what_the_guard_allows_is_accepted(make_config, mount) -> None:
+    spec = resolve(Script(native={"mounts": [mount]}), _guard_site(make_config), ALICE)
+    assert spec.volumes[-1]["name"] == mount["name"]
+
+
+def test_claims_follow_the_storage_mode(make_config) -> None:
+    cfg = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "home-{user}-{uid}"})
+    assert resolve(Script(native={"mounts": [_pvc("home-alice-20001")]}), cfg, ALICE).volumes[-1][
+        "persistentVolumeClaim"] == {"claimName": "home-alice-20001"}
+    with pytest.raises(NotEntitled, match="claim 'home' is not one sessions may mount on this site: use "
+                                          "'home-alice-20001' or ask the admin"):
+        resolve(Script(native={"mounts": [_pvc("home")]}), cfg, ALICE)
+    with pytest.raises(NotEntitled) as exc:
+        resolve(Script(native={"mounts": [_pvc("home")]}), make_config(**{"storage.mode": "none"}), ALICE)
+    assert str(exc.value) == ("native.mounts[0].claim_name: claim 'home' is not one sessions may mount on this site: "
+                              "ask the admin to provide /mnt/extra through storage.extra_mounts")
+
+
+def test_claim_templates_resolve_as_for_the_sites_own_mounts(make_config) -> None:
+    from ood_k8s.config import ExtraMount
+
+    cfg = make_config(**{"storage.extra_mounts": [ExtraMount(name="data", mount_path="/data",
+                                                             claim_name="data-{slug}-{uid}", read_only=False)]})
+    assert resolve(Script(native={"mounts": [_pvc("data-alice-20001")]}), cfg, ALICE).volumes[-1][
+        "persistentVolumeClaim"] == {"claimName": "data-alice-20001"}
+    with pytest.raises(NotEntitled, match="claim 'data-bob-20002' is not one"):
+        resolve(Script(native={"mounts": [_pvc("data-bob-20002")]}), cfg, ALICE)
+
+
+def test_hostpath_homes_allow_a_host_mount_of_the_users_own_home_only(make_config) -> None:
+    cfg = make_config(**{"storage.mode": "hostpath", "users.pod_security": "privileged"})
+    own = {**HOST, "path": "/home/alice", "host_type": "Directory"}
+    spec = resolve(Script(native={"mounts": [own]}), cfg, ALICE)
+    assert spec.volumes[-1] == {"name": "node", "hostPath": {"path": "/home/alice", "type": "Directory"}}
+    for path in ("/home/bob", "/home/alice/sub", "/"):
+        with pytest.raises(NotEntitled, match="host \\(hostPath\\) volumes are not allowed"):
+            resolve(Script(native={"mounts": [{**own, "path": path}]}), cfg, ALICE)
 
 
 def test_tokens_follow_oods_psij_rule() -> None:

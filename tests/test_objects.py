@@ -26,13 +26,18 @@ FILES_VOLUME = {"name": "ood-files", "configMap": {"name": f"{JOB}-files", "defa
 SCRIPT_MOUNT = {"name": "ood-files", "mountPath": "/ood/script.sh", "subPath": "script.sh"}
 
 
-def downward(port: int | None = None, out: str | None = None) -> list[dict]:
+def downward(port: int | None = None, out: str | None = None, connect_host: str | None = None) -> list[dict]:
     env = [{"name": n, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": p}}} for n, p in (
         ("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"), ("POD_IP", "status.podIP"),
         ("HOST_IP", "status.hostIP"), ("NODE_NAME", "spec.nodeName"))]
     env.append({"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": f"{JOB}-secret", "key": "password"}}})
     if port is not None:
         env.append({"name": "POD_PORT", "value": str(port)})
+    if connect_host is not None:  # connection nodeport, main container: where the portal reaches the app
+        env += [{"name": "OOD_K8S_CONNECT_HOST", "valueFrom": {"fieldRef": {"apiVersion": "v1",
+                                                                            "fieldPath": connect_host}}},
+                {"name": "OOD_K8S_CONNECT_PORT", "valueFrom": {"secretKeyRef": {"name": f"{JOB}-secret",
+                                                                                "key": "port"}}}]
     if out is not None:
         env += [{"name": "OOD_STDOUT_PATH", "value": out}, {"name": "OOD_STDERR_PATH", "value": out}]
     return env
@@ -186,16 +191,18 @@ EVERY_NATIVE_KEY = {
 
 
 def test_every_native_key_of_the_incumbent_and_the_extensions(make_config) -> None:
+    # nfs, host and inline csi mounts need a privileged site without the admission guard (before 1.28):
+    # the guard refuses them (test_jobspec, test_admission_cel).
     cfg = make_config(**{"users.pod_security": "privileged", "cluster.connection": "nodeport",
-                         "users.image_pull_secret.name": "site-pull"})
+                         "cluster.kubernetes_version": "1.27", "users.image_pull_secret.name": "site-pull"})
     native = copy.deepcopy(EVERY_NATIVE_KEY)
     spec = resolve(Script(content="echo\n", job_name="rstudio", gpus_per_node=2, native=native), cfg, ALICE)
     assert native == EVERY_NATIVE_KEY  # not mutated
     built = objects.build(spec, JOB, UID, {"password": "s3cret", "port": "31000"})
     pod, svc, secret, cm = built
     user_env = [e if e["name"] != "HOME" else {"name": "HOME", "value": "/home/alice"} for e in USER_ENV]
-    main_env = downward(8787) + user_env + [{"name": "RSTUDIO_WHICH_R", "value": "/usr/local/bin/R"},
-                                            {"name": "QUOTE", "value": 'say "hi"; rm -rf /'}]
+    main_env = downward(8787, connect_host="spec.nodeName") + user_env + [
+        {"name": "RSTUDIO_WHICH_R", "value": "/usr/local/bin/R"}, {"name": "QUOTE", "value": 'say "hi"; rm -rf /'}]
     init_env = downward(8787) + user_env + [{"name": "RSTUDIO_WHICH_R", "value": "/usr/local/bin/R"},
                                             {"name": "QUOTE", "value": 'say "hi"; rm -rf /'},
                                             {"name": "STEP", "value": "1"}]
@@ -272,6 +279,60 @@ def test_every_native_key_of_the_incumbent_and_the_extensions(make_config) -> No
     valid(*built)
 
 
+@pytest.mark.parametrize(("nodeport_host", "field"), [("node_name", "spec.nodeName"), ("host_ip", "status.hostIP")])
+def test_nodeport_session_pod(make_config, nodeport_host: str, field: str) -> None:
+    # The pod cannot look up its node port: the main container gets its node and the port the adapter
+    # stores in the job's Secret, for the app's connection info (apps/jupyter/template/before.sh.erb).
+    cfg = make_config(**{"cluster.connection": "nodeport", "cluster.nodeport_host": nodeport_host})
+    script = Script(content="jupyter lab\n", job_name="jupyter", native={
+        "container": {"port": 8888},
+        "init_containers": [{"name": "prep", "image": "busybox:1.36", "command": ["true"]}]})
+    pod = objects.pod(resolve(script, cfg, ALICE), JOB)
+    init_env = downward(8888) + USER_ENV
+    assert pod == {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": JOB, "namespace": "ood-alice", "labels": labels("cpu"),
+                     "annotations": annotations("jupyter")},
+        "spec": {
+            "restartPolicy": "Never", "activeDeadlineSeconds": 3600, "automountServiceAccountToken": False,
+            "enableServiceLinks": False, "securityContext": POD_SECURITY,
+            "containers": [{
+                "name": "app", "image": "quay.io/jupyter/scipy-notebook:2025-10-20", "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/bash", "/ood/script.sh"], "env": downward(8888, connect_host=field) + USER_ENV,
+                "workingDir": "/home/alice",
+                "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}},
+                "securityContext": HARDENED, "volumeMounts": [HOME_MOUNT, SCRIPT_MOUNT],
+                "ports": [{"name": "app", "containerPort": 8888, "protocol": "TCP"}],
+                "readinessProbe": {"tcpSocket": {"port": 8888}, "initialDelaySeconds": 2, "periodSeconds": 5,
+                                   "failureThreshold": 5},
+            }],
+            "initContainers": [{
+                "name": "prep", "image": "busybox:1.36", "imagePullPolicy": "IfNotPresent", "command": ["true"],
+                "env": init_env, "workingDir": "/home/alice",
+                "resources": {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"cpu": "1", "memory": "4Gi"}},
+                "securityContext": HARDENED, "volumeMounts": [HOME_MOUNT],
+            }],
+            "volumes": [HOME_VOLUME, FILES_VOLUME],
+        },
+    }
+    valid(pod)
+
+
+def test_connect_env_only_with_a_node_port(make_config) -> None:
+    names = {"OOD_K8S_CONNECT_HOST", "OOD_K8S_CONNECT_PORT"}
+    for changes, script in (({}, Script(native={"container": {"port": 8888}})),  # pod_ip
+                            ({"cluster.connection": "nodeport"}, Script(content="x"))):  # no port, no Service
+        env = objects.pod(resolve(script, make_config(**changes), ALICE), JOB)["spec"]["containers"][0]["env"]
+        assert not names & {e["name"] for e in env}
+    # An app that sets them itself keeps its own values, once.
+    script = Script(native={"container": {"port": 8888, "env": {"OOD_K8S_CONNECT_HOST": "portal.example.edu"}}})
+    env = objects.pod(resolve(script, make_config(**{"cluster.connection": "nodeport"}), ALICE), JOB)[
+        "spec"]["containers"][0]["env"]
+    assert [e for e in env if e["name"] in names] == [
+        {"name": "OOD_K8S_CONNECT_PORT", "valueFrom": {"secretKeyRef": {"name": f"{JOB}-secret", "key": "port"}}},
+        {"name": "OOD_K8S_CONNECT_HOST", "value": "portal.example.edu"}]
+
+
 def test_service_only_for_nodeport_with_a_port(make_config) -> None:
     spec = resolve(Script(native={"container": {"port": 8888}}), make_config(), ALICE)
     assert objects.service(spec, JOB, OWNER) is None  # pod_ip: the portal reaches the pod directly
@@ -291,7 +352,7 @@ def test_user_env_wins_over_downward_values_without_duplicates(make_config) -> N
 
 def test_building_is_pure(make_config) -> None:
     spec = resolve(Script(content="x", native=copy.deepcopy(EVERY_NATIVE_KEY)),
-                   make_config(**{"users.pod_security": "privileged"}), ALICE)
+                   make_config(**{"users.pod_security": "privileged", "cluster.kubernetes_version": "1.27"}), ALICE)
     before = repr(spec)
     first = json.dumps(objects.build(spec, JOB, UID, {"password": "p"}))
     built = objects.build(spec, JOB, UID, {"password": "p"})

@@ -145,7 +145,8 @@ def test_set_host_gives_the_address_ood_k8s_gives_the_pod(pod_ip, connect_host, 
 
 def test_portal_settings_cognito(make_config):
     assert oodconfig.portal_settings(make_config(), HOOK) == {
-        "pun_pre_hook_root_cmd": HOOK, "node_uri": "/node", "rnode_uri": "/rnode", "host_regex": "[^/]+"}
+        "pun_pre_hook_root_cmd": HOOK, "node_uri": "/node", "rnode_uri": "/rnode",
+        "host_regex": r"10\.\d{1,3}\.\d{1,3}\.\d{1,3}"}
 
 
 def test_portal_settings_oidc(make_config):

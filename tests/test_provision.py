@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class FakeStorage:
     def __init__(self, mode: str = "efs") -> None:
         self.mode = mode
         self.calls: list[str] = []
+        self.torn_down: list[Identity] = []
 
     def fingerprint(self, cfg: Any, ident: Identity) -> dict[str, Any]:
         return {"mode": self.mode, "user": ident.username}
@@ -53,6 +55,7 @@ class FakeStorage:
 
     def teardown(self, cfg: Any, ident: Identity, names: Any, client: Any, delete_data: bool) -> list[str]:
         self.calls.append(f"teardown uid={ident.uid} delete_data={delete_data}")
+        self.torn_down.append(ident)
         return ["storage released"]
 
 
@@ -71,7 +74,8 @@ class FakeCognito:
 
 @pytest.fixture
 def cfg(make_config: Any, tmp_path: Path) -> Any:
-    return make_config(**{"hook.lock_dir": str(tmp_path / "locks"), "templates.site_dir": str(tmp_path / "site")})
+    return make_config(**{"hook.lock_dir": str(tmp_path / "locks"), "templates.site_dir": str(tmp_path / "site"),
+                          "users.token_cache_dir": str(tmp_path / "tokens"), "storage.home_root": str(tmp_path)})
 
 
 @pytest.fixture
@@ -102,7 +106,8 @@ def test_desired_objects_for_alice_with_the_default_config(cfg: Any) -> None:
                                  "pod-security.kubernetes.io/warn": "restricted",
                                  "pod-security.kubernetes.io/audit": "restricted"},
                       "annotations": {"ood-k8s.io/username": "alice", "ood-k8s.io/uid": "20001",
-                                      "ood-k8s.io/gid": "20001", "ood-k8s.io/last-hook-run": NOW}}},
+                                      "ood-k8s.io/gid": "20001", "ood-k8s.io/supplemental-gids": "30001,30002",
+                                      "ood-k8s.io/home": "/home/alice", "ood-k8s.io/last-hook-run": NOW}}},
         {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "ood-k8s-limits", **meta},
          "spec": {"limits": [{"type": "Container", "default": {"cpu": "1", "memory": "2Gi"},
                               "defaultRequest": {"cpu": "250m", "memory": "1Gi"},
@@ -225,6 +230,9 @@ def test_hash_is_stable_and_covers_every_input(cfg: Any, make_config: Any) -> No
         provision.desired_hash(cfg, dataclasses.replace(ALICE, uid=20005), fp),
         provision.desired_hash(cfg, dataclasses.replace(ALICE, gid=1), fp),
         provision.desired_hash(cfg, dataclasses.replace(ALICE, groups=("alice",)), fp),
+        # what the namespace records for the admission guard
+        provision.desired_hash(cfg, dataclasses.replace(ALICE, gids=(30001,)), fp),
+        provision.desired_hash(cfg, dataclasses.replace(ALICE, home="/home2/alice"), fp),
         provision.desired_hash(cfg, ALICE, {"mode": "efs", "access_point_key": "x"}),
         provision.desired_hash(make_config(**{"templates.site_dir": site, "users.quota.pods": 5}), ALICE, fp),
         provision.desired_hash(make_config(**{"templates.site_dir": site, "users.pod_security": "baseline"}),
@@ -523,6 +531,41 @@ def test_teardown(cfg: Any, client: KubeClient, fake_kube: Any) -> None:
     assert fake_kube.get("namespaces", "ood-alice")["status"]["phase"] == "Terminating"
 
 
+def test_the_namespace_records_what_the_admission_guard_reads(cfg: Any, client: KubeClient, fake_kube: Any) -> None:
+    from ood_k8s import cluster, names
+
+    ensure(cfg, client)
+    ann = fake_kube.get("namespaces", "ood-alice")["metadata"]["annotations"]
+    # one definition of each key, shared by the hook and the guard
+    assert (cluster.UID_ANNOTATION, cluster.GID_ANNOTATION, cluster.GIDS_ANNOTATION, cluster.HOME_ANNOTATION) == (
+        names.UID_ANNOTATION, names.GID_ANNOTATION, names.GIDS_ANNOTATION, names.HOME_ANNOTATION)
+    assert {k: ann[k] for k in (names.UID_ANNOTATION, names.GID_ANNOTATION, names.GIDS_ANNOTATION,
+                                names.HOME_ANNOTATION)} == {
+        "ood-k8s.io/uid": "20001", "ood-k8s.io/gid": "20001", "ood-k8s.io/supplemental-gids": "30001,30002",
+        "ood-k8s.io/home": "/home/alice"}
+    # a change of groups re-provisions (the hash covers it) and the record follows; none is "" not absent
+    out = ensure(cfg, client, dataclasses.replace(ALICE, gids=()))
+    assert out.action == "updated"
+    assert fake_kube.get("namespaces", "ood-alice")["metadata"]["annotations"][names.GIDS_ANNOTATION] == ""
+
+
+def test_teardown_removes_the_token_cache(cfg: Any, client: KubeClient) -> None:
+    from ood_k8s.tokencache import TokenCache, Tokens
+
+    ensure(cfg, client)
+    cache = TokenCache(cfg.users.token_cache_dir, "alice")
+    cache.write(Tokens("id", 2e9, "refresh", 2e9, "oidc", "https://idp.example.edu", "ood", ""))
+    bobs = TokenCache(cfg.users.token_cache_dir, "bob")
+    bobs.write(Tokens("id", 2e9, "refresh", 2e9, "oidc", "https://idp.example.edu", "ood", ""))
+    plan = provision.teardown(cfg, "alice", client, dry_run=True, lookup=lambda u: ALICE, storage=FakeStorage())
+    assert plan[1] == f"would delete the token cache {cache.user_dir}" and cache.read() is not None
+    done = provision.teardown(cfg, "alice", client, lookup=lambda u: ALICE, storage=FakeStorage())
+    assert done == ["deleted namespace ood-alice", f"deleted the token cache {cache.user_dir}", "storage released"]
+    assert not os.path.lexists(cache.user_dir) and bobs.read() is not None  # only Alice's
+    assert "token cache" not in " ".join(provision.teardown(cfg, "alice", client, lookup=lambda u: ALICE,
+                                                            storage=FakeStorage()))
+
+
 def test_teardown_of_a_user_who_left(cfg: Any, client: KubeClient) -> None:
     ensure(cfg, client)
     storage, cognito = FakeStorage(), FakeCognito()
@@ -534,6 +577,7 @@ def test_teardown_of_a_user_who_left(cfg: Any, client: KubeClient) -> None:
                               storage=storage, cognito=cognito)
     assert done[-1] == "deleted Cognito user alice"
     assert storage.calls == ["teardown uid=20001 delete_data=True"] and cognito.calls == ["delete_user alice"]
+    assert storage.torn_down[0].home == "/home/alice"  # as recorded, not guessed from storage.home_root
 
 
 def test_teardown_refuses_a_foreign_namespace_and_bad_options(cfg: Any, client: KubeClient, fake_kube: Any) -> None:

@@ -27,13 +27,13 @@ values = st.recursive(
 @given(values)
 def test_scalar_round_trips_any_value(value: object) -> None:
     for loader in LOADERS:
-        assert yaml.load(f"k: {scalar(value)}\nafter: 1\n", Loader=loader) == {"k": value, "after": 1}
+        assert yaml.load(f"k: {scalar(value)}\nafter: 1\n", Loader=loader)  # noqa: S506 - safe loaders only == {"k": value, "after": 1}
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_scalar_round_trips_each_payload(payload: str) -> None:
     for loader in LOADERS:
-        assert yaml.load(f"- {scalar(payload)}\n", Loader=loader) == [payload]
+        assert yaml.load(f"- {scalar(payload)}\n", Loader=loader)  # noqa: S506 - safe loaders only == [payload]
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, "\ud800", object()])
@@ -86,13 +86,13 @@ def test_site_directory_wins_over_builtin(tmp_path) -> None:
 
 def test_missing_site_dir_falls_back_to_builtin(tmp_path) -> None:
     r = Renderer(str(tmp_path / "absent"))
-    with pytest.raises(RenderError, match="template nope.j2 not found"):
+    with pytest.raises(RenderError, match=r"template nope\.j2 not found"):
         r.objects("nope.j2")
 
 
 def test_undefined_variable_is_an_error(tmp_path) -> None:
     write(tmp_path, "t.j2", "a: {{ nmae }}\n")
-    with pytest.raises(RenderError, match="t.j2: 'nmae' is undefined"):
+    with pytest.raises(RenderError, match=r"t\.j2: 'nmae' is undefined"):
         Renderer(str(tmp_path)).text("t.j2", name="x")
 
 
@@ -114,5 +114,5 @@ def test_wrong_type_is_caught(tmp_path) -> None:
 def test_unknown_version_is_a_config_problem() -> None:
     from ood_k8s import schema
 
-    with pytest.raises(RenderError, match="no Kubernetes schema for version 1.2"):
+    with pytest.raises(RenderError, match=r"no Kubernetes schema for version 1\.2"):
         schema.validate({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}, "1.2")

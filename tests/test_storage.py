@@ -160,6 +160,52 @@ def test_hashed_usernames_give_valid_names(make_config) -> None:
         assert objs[0]["spec"]["claimRef"]["namespace"] == objs[1]["metadata"]["namespace"] == n.namespace
 
 
+def test_slug_placeholder_gives_valid_names_for_any_username(make_config) -> None:
+    """{user} keeps the username as it is (invalid in a claim name for 'First.Last'); {slug} is its DNS-label
+    form, the one in the namespace name, with every other placeholder still there."""
+    from ood_k8s.config import check_user_template
+
+    first = Identity("First.Last", 20010, 20011, "/home/First.Last", ("First.Last",), (30001,))
+    n = names.for_user("First.Last")
+    assert n.slug.startswith("first-last--") and n.namespace == "ood-" + n.slug
+    cfg = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "home-{slug}"})
+    cfg.storage.extra_mounts = [ExtraMount(name="scratch", mount_path="/scratch", claim_name="scratch-{slug}-{gid}",
+                                           read_only=False, sub_path="{uid}/{user}")]
+    assert storage.home_claim_name(cfg, first) == f"home-{n.slug}"
+    assert storage.pod_volumes(cfg, first, n) == (
+        [{"name": "home", "persistentVolumeClaim": {"claimName": f"home-{n.slug}"}},
+         {"name": "scratch", "persistentVolumeClaim": {"claimName": f"scratch-{n.slug}-20011", "readOnly": False}}],
+        [{"name": "home", "mountPath": "/home/First.Last"},
+         {"name": "scratch", "mountPath": "/scratch", "readOnly": False, "subPath": "20010/First.Last"}])
+    assert storage.fingerprint(cfg, first)["claim"] == f"home-{n.slug}"
+    # the namespace prefix shortens the slug exactly as it does in the namespace name
+    dev = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "{slug}", "users.namespace_prefix": "x-"})
+    assert storage.home_claim_name(dev, first) == names.for_user("First.Last", "x-").slug
+    nfs = make_config(**{"storage.mode": "nfs", "storage.nfs.path": "/export/{slug}"})
+    assert storage.volume_context(nfs, first, n)["path"] == f"/export/{n.slug}"
+    # config accepts {slug} where it takes {user}, and still needs one of them
+    assert check_user_template("home-{slug}") is None and check_user_template("home-{user}-{uid}") is None
+    assert check_user_template("home-{uid}") == "a template containing {user} or {slug}"
+    assert check_user_template("home-{slug}-{nope}") == "a template using only {user}, {slug}, {uid} and {gid}"
+
+
+def test_storage_renders_with_the_process_wide_renderer(make_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ood_k8s import render
+
+    used: list[Any] = []
+    real = render.for_config
+
+    def spy(cfg: Any) -> Any:
+        used.append(real(cfg))
+        return used[-1]
+
+    monkeypatch.setattr(render, "for_config", spy)
+    cfg = make_config(**{"storage.mode": "nfs"})
+    storage.volume_objects(cfg, ALICE, ALICE_NAMES)
+    storage.volume_objects(cfg, BOB, BOB_NAMES)
+    assert len(used) == 2 and used[0] is used[1] is real(cfg)
+
+
 @pytest.mark.parametrize("template", ["storage/efs-pv.yaml.j2", "storage/nfs-pv.yaml.j2", "storage/home-pvc.yaml.j2"])
 def test_templates_are_injection_proof(make_config, template: str) -> None:
     cfg = make_config(**{"storage.mode": "efs" if "efs" in template else "nfs"})

@@ -42,6 +42,11 @@ Choices and simplifications (see also the docstrings of each module):
   resources such as nvidia.com/gpu, scheduling gates, update immutability),
   services, configmaps/secrets, role bindings' roleRef; other kinds are stored
   as sent. fieldValidation=Strict is accepted but unknown fields are kept.
+* Besides the core kinds it serves the cluster-scoped ones a site installs:
+  ValidatingAdmissionPolicy(Binding) (admissionregistration.k8s.io/v1),
+  CSIDriver (storage.k8s.io/v1) and Karpenter v1's NodePool and EC2NodeClass.
+  ``fk.uninstall("nodepools", "ec2nodeclasses")`` makes a cluster without them
+  (404 and gone from discovery, like CRDs that were never installed).
 * Admission: NamespaceLifecycle, Priority (priorityClassName -> priority),
   the ServiceAccount default, and ResourceQuota for pods (quotas without
   scopes; status.hard/used kept current like the quota controller does). No

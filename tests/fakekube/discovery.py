@@ -38,29 +38,34 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
-def _group(name: str) -> dict[str, Any]:
-    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions() if g == name]
+# ``absent``: plurals of resources this server does not serve (an uninstalled CRD); a group none of
+# whose resources is served disappears from discovery, as it does when its CRDs are deleted.
+NONE: frozenset[str] = frozenset()
+
+
+def _group(name: str, absent: frozenset[str]) -> dict[str, Any]:
+    versions = [{"groupVersion": f"{g}/{v}", "version": v} for g, v in group_versions(absent) if g == name]
     return {"name": name, "versions": versions, "preferredVersion": versions[0]}
 
 
-def api_group_list() -> dict[str, Any]:
+def api_group_list(absent: frozenset[str] = NONE) -> dict[str, Any]:
     names: list[str] = []
-    for g, _ in group_versions():
+    for g, _ in group_versions(absent):
         if g and g not in names:
             names.append(g)
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(n) for n in names]}
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group(n, absent) for n in names]}
 
 
-def api_group(name: str) -> dict[str, Any] | None:
-    if not any(g == name for g, _ in group_versions()):
+def api_group(name: str, absent: frozenset[str] = NONE) -> dict[str, Any] | None:
+    if not any(g == name for g, _ in group_versions(absent)):
         return None
-    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name)}
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, absent)}
 
 
-def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
+def api_resource_list(group: str, version: str, absent: frozenset[str] = NONE) -> dict[str, Any] | None:
     resources: list[dict[str, Any]] = []
     for r in RESOURCES:
-        if (r.group, r.version) != (group, version):
+        if (r.group, r.version) != (group, version) or r.plural in absent:
             continue
         entry: dict[str, Any] = {
             "name": r.plural,
@@ -105,24 +110,24 @@ def _gv_key(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def openapi_v3_root() -> dict[str, Any]:
+def openapi_v3_root(absent: frozenset[str] = NONE) -> dict[str, Any]:
     paths = {
         _gv_key(g, v): {
             "serverRelativeURL": f"/openapi/v3/{_gv_key(g, v)}?hash={zlib.crc32(_gv_key(g, v).encode()):08X}"
         }
-        for g, v in group_versions()
+        for g, v in group_versions(absent)
     }
     return {"paths": paths}
 
 
-def openapi_v3_group_version(key: str) -> dict[str, Any] | None:
+def openapi_v3_group_version(key: str, absent: frozenset[str] = NONE) -> dict[str, Any] | None:
     params = [
         {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
         for name in ("dryRun", "fieldManager", "fieldValidation", "force")
     ]
     paths: dict[str, Any] = {}
     for r in RESOURCES:
-        if _gv_key(r.group, r.version) != key:
+        if _gv_key(r.group, r.version) != key or r.plural in absent:
             continue
         root = "/" + key
         item = f"{root}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced else f"{root}/{r.plural}/{{name}}"

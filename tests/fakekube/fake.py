@@ -34,6 +34,8 @@ class FakeKube:
         self.authorize: Callable[[str, str, str, str | None], bool] = lambda user, verb, resource, namespace: True
         self.requests: list[RecordedRequest] = []
         self.latency = 0.0
+        # Plurals this cluster does not serve (see uninstall); replaced whole, never mutated.
+        self.absent: frozenset[str] = frozenset()
         self.ca_file: str | None = None
         self.url = ""
         self.store = Store()
@@ -141,6 +143,18 @@ class FakeKube:
                         self._injections.remove(inj)
                     return inj
         return None
+
+    def uninstall(self, *kind_plurals: str) -> None:
+        """Make these resource types absent, as on a cluster without their CRDs (e.g. no Karpenter):
+        their paths answer "404 page not found", discovery leaves them (and a group left empty) out,
+        and their stored objects are gone, as when a CRD is deleted."""
+        rts = [lookup(p) for p in kind_plurals]
+        self.absent = self.absent | {rt.plural for rt in rts}
+        with self.store.lock:
+            for rt in rts:
+                for obj in self.store.list(rt.plural):
+                    meta = obj["metadata"]
+                    self.store.remove(rt.plural, meta.get("namespace"), meta["name"])
 
     # ------------------------------------------------------------------ direct store access
 

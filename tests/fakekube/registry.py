@@ -139,6 +139,54 @@ RESOURCES: tuple[ResourceType, ...] = (
         False,
         verbs=("create",),
     ),
+    # The admission guard ood-k8s installs (GA since 1.30); cluster-scoped, stored as sent.
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicy",
+        "ValidatingAdmissionPolicy",
+        False,
+        categories=("api-extensions",),
+        subresources=("status",),
+        has_generation=True,
+    ),
+    ResourceType(
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "validatingadmissionpolicybinding",
+        "ValidatingAdmissionPolicyBinding",
+        False,
+        categories=("api-extensions",),
+        has_generation=True,
+    ),
+    # The EFS CSI driver registers itself with one of these.
+    ResourceType("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", False),
+    # Karpenter v1's CRDs (as its Helm chart installs them; fk.uninstall() makes a cluster without them).
+    ResourceType(
+        "karpenter.sh",
+        "v1",
+        "nodepools",
+        "nodepool",
+        "NodePool",
+        False,
+        categories=("karpenter",),
+        subresources=("status",),
+        has_generation=True,
+    ),
+    ResourceType(
+        "karpenter.k8s.aws",
+        "v1",
+        "ec2nodeclasses",
+        "ec2nodeclass",
+        "EC2NodeClass",
+        False,
+        short_names=("ec2nc", "ec2ncs"),
+        categories=("karpenter",),
+        subresources=("status",),
+        has_generation=True,
+    ),
 )
 
 BY_PLURAL: dict[str, ResourceType] = {r.plural: r for r in RESOURCES}
@@ -146,11 +194,11 @@ BY_GVR: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plura
 BY_GVK: dict[tuple[str, str], ResourceType] = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
-def group_versions() -> list[tuple[str, str]]:
-    """(group, version) pairs in a stable order, core first."""
+def group_versions(absent: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """(group, version) pairs in a stable order, core first; ``absent`` plurals (not installed) do not count."""
     seen: list[tuple[str, str]] = []
     for r in RESOURCES:
-        if (r.group, r.version) not in seen:
+        if r.plural not in absent and (r.group, r.version) not in seen:
             seen.append((r.group, r.version))
     return seen
 

@@ -271,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(rec, 200, doc)
             return
         route = parse_resource_path(path)
-        if route is None:
+        if route is None or route.rt.plural in fake.absent:
             raise _NotFoundPath
         rt = route.rt
         if route.extra or (route.subresource and route.subresource not in rt.subresources):
@@ -316,6 +316,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(rec, status, out)
 
     def _discovery(self, path: str) -> dict[str, Any] | None:
+        absent = self.server.fake.absent
         p = path.rstrip("/") or "/"
         parts = [x for x in p.split("/") if x]
         if p == "/version":
@@ -323,23 +324,23 @@ class Handler(BaseHTTPRequestHandler):
         if p == "/api":
             return discovery.api_versions(f"127.0.0.1:{self.server.server_address[1]}")
         if p == "/api/v1":
-            return discovery.api_resource_list("", "v1")
+            return discovery.api_resource_list("", "v1", absent)
         if p == "/apis":
-            return discovery.api_group_list()
+            return discovery.api_group_list(absent)
         if p == "/openapi/v3":
-            return discovery.openapi_v3_root()
+            return discovery.openapi_v3_root(absent)
         if p.startswith("/openapi/v3/"):
-            doc = discovery.openapi_v3_group_version(p[len("/openapi/v3/") :])
+            doc = discovery.openapi_v3_group_version(p[len("/openapi/v3/") :], absent)
             if doc is None:
                 raise _NotFoundPath
             return doc
         if len(parts) == 2 and parts[0] == "apis":
-            doc = discovery.api_group(parts[1])
+            doc = discovery.api_group(parts[1], absent)
             if doc is None:
                 raise _NotFoundPath
             return doc
         if len(parts) == 3 and parts[0] == "apis":
-            doc = discovery.api_resource_list(parts[1], parts[2])
+            doc = discovery.api_resource_list(parts[1], parts[2], absent)
             if doc is None:
                 raise _NotFoundPath
             return doc

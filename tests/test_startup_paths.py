@@ -1,0 +1,96 @@
+"""What the per-poll, per-kubectl and per-login processes import and how they read their arguments.
+
+Speed itself is measured in bench/; these tests pin the structure that keeps it: the modules each
+hot path loads (a heavy import creeping back fails here, not only in a benchmark), and the
+hand-read argument fast paths answering exactly as argparse would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ood_k8s import credential, hook
+from ood_k8s.errors import UsageError
+
+from .conftest import ROOT
+
+HEAVY = ["yaml", "http.client", "email", "argparse", "hashlib", "subprocess", "tempfile", "difflib", "jinja2",
+         "boto3", "urllib.request", "decimal", "logging", "encodings.idna"]
+
+
+def loaded(code: str) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "OOD_K8S_CONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env,
+                          cwd=str(ROOT)).stdout.split()
+
+
+def test_the_poll_path_modules_import_nothing_heavy() -> None:
+    # Everything ood-k8s-psij's info verb imports before it reads the config and calls the API.
+    assert loaded("import ood_k8s.psij_shim, ood_k8s.config, ood_k8s.connect, ood_k8s.adapter, "
+                  "ood_k8s.kubeconfig, ood_k8s.credential, ood_k8s.identity") == []
+
+
+def test_the_credential_plugin_imports_neither_argparse_nor_dataclasses(tmp_path: Path) -> None:
+    code = ("import sys\nfrom ood_k8s.cli import main\n"
+            f"assert main(['credential', '--user', 'alice', '--cache-dir', {str(tmp_path)!r}]) == 1\n"
+            "assert 'dataclasses' not in sys.modules and 'argparse' not in sys.modules, sorted(sys.modules)")
+    assert loaded(code) == []
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--user", "alice"], ["--user=alice", "--cache-dir=/var/lib/t"],
+    ["--portal", "ood", "--cluster", "eks", "--user", "alice", "--cache-dir", "/var/lib/ood-k8s/tokens"],
+    ["--config", "/etc/x.yml", "--user", "a", "--user", "b"], ["--user="],
+])
+def test_credential_options_read_as_argparse_reads_them(argv: list[str]) -> None:
+    assert vars(credential._parse_args(argv)) == vars(credential._parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--user"], ["--user", "--cache-dir", "x"], ["--bogus", "1"],
+                                  ["alice"], ["-h"]])
+def test_anything_else_gets_argparse_answer(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as ours:
+        credential._parse_args(argv)
+    out_ours = capsys.readouterr()
+    with pytest.raises(SystemExit) as theirs:
+        credential._parser().parse_args(argv)
+    assert ours.value.code == theirs.value.code and out_ours == capsys.readouterr()
+
+
+def _argparse(argv: list[str]) -> tuple[dict, list[str]]:
+    args, unknown = hook._parser().parse_known_args(argv)
+    return vars(args), unknown
+
+
+@pytest.mark.parametrize("argv", [
+    ["--user", "alice"], ["--user", "alice", "--force"], ["--force", "--config", "/etc/x.yml", "--user", "a.b@c"],
+    ["--user=alice"], ["--user", "alice", "--extra"], ["--user", "alice", "--user", "bob"],
+])
+def test_hook_arguments_read_as_argparse_reads_them(argv: list[str]) -> None:
+    args, unknown = hook._parse_args(argv)
+    assert (vars(args), unknown) == _argparse(argv)
+
+
+@pytest.mark.parametrize("argv", [[], ["--user"], ["--user", "--force"], ["--config", "x"]])
+def test_bad_hook_arguments_are_refused_as_before(argv: list[str]) -> None:
+    with pytest.raises(UsageError, match="bad arguments"):
+        hook._parse_args(argv)
+    with pytest.raises(UsageError, match="bad arguments"):
+        _argparse(argv)
+
+
+def test_the_hook_reads_common_arguments_without_building_a_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_parser() -> argparse.ArgumentParser:
+        raise AssertionError("argparse was used")
+
+    monkeypatch.setattr(hook, "_parser", no_parser)
+    args, unknown = hook._parse_args(["--user", "alice", "--config", "/etc/ood/config/ood_k8s.yml"])
+    assert (args.user, args.config, args.force, unknown) == ("alice", "/etc/ood/config/ood_k8s.yml", False, [])
