@@ -14,25 +14,17 @@ import tempfile
 import time
 from typing import Callable
 
-from bench.common import entry_point, env_with_repo, fmt_ms, median_ms, process_ms
+from bench.common import entry_point, env_with_repo, fmt_ms, median_ms, moto_server, process_ms
 
 
 def run(report: Callable[..., None]) -> None:
-    from moto.server import ThreadedMotoServer
 
     from ood_k8s import cognito, credential
     from ood_k8s.config import Config
     from ood_k8s.identity import Identity
     from ood_k8s.tokencache import TokenCache
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ.setdefault(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
+    with moto_server() as url:
         import boto3
 
         idp = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=url)
@@ -96,8 +88,6 @@ def run(report: Callable[..., None]) -> None:
             samples.sort()
             report("kubectl plugin call, refresh (process)", fmt_ms(samples[len(samples) // 2]),
                    f"{boto3_ms:.1f} ms + the call", note="no boto3 import in the plugin")
-    finally:
-        server.stop()
 
 
 def _kubeconfig_unchanged_ms(cfg: object) -> float:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.common import ROOT, fmt_ms, median_ms, process_ms
+from bench.common import ROOT, fmt_ms, median_ms, moto_server, process_ms
 
 LAUNCHER = ROOT / "hooks" / "k8s-bootstrap" / "ood-k8s-pre-hook"
 RUNS = 15
@@ -101,7 +101,6 @@ def _cpu_ms(argv: list[str], env: dict[str, str], runs: int = RUNS) -> float:
 
 def run(report: Callable[..., None]) -> None:
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from tests.conftest import NSS_WRAPPER
     from tests.fakekube import FakeKube
@@ -113,17 +112,13 @@ def run(report: Callable[..., None]) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-hook-"))
     base.chmod(0o755)
     (base / "home").mkdir(mode=0o755)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
     fk = FakeKube(tls=True, token="bench-token").start()
     try:
-        with CountingProxy(f"http://{host}:{port}") as aws:
+        with moto_server() as url, CountingProxy(url) as aws:
             _login(report, base, fk, aws, EXPORTS, boto3)
         _sync(report, base)
     finally:
         fk.stop()
-        moto.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -12,23 +12,17 @@ import tempfile
 import time
 from typing import Callable
 
+from bench.common import moto_server
+
 
 def run(report: Callable[..., None]) -> None:
     import boto3
-    from moto.server import ThreadedMotoServer
 
     from ood_k8s import homedir, names, storage
     from ood_k8s.config import Config
     from ood_k8s.identity import Identity
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ.setdefault(key, value)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        url = f"http://{host}:{port}"
+    with moto_server() as url:
         client = boto3.client("efs", region_name="us-east-1", endpoint_url=url)
         fs_id = client.create_file_system(CreationToken="bench")["FileSystemId"]
         calls: list[str] = []
@@ -64,5 +58,3 @@ def run(report: Callable[..., None]) -> None:
             again_us = (time.perf_counter() - started) * 1e6 / rounds
         report("portal home: create with /etc/skel / check existing", f"{made_ms:.2f} ms / {again_us:.0f} us",
                "not done")
-    finally:
-        server.stop()

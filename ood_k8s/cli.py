@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import __version__
-from .errors import OodK8sError
+from .errors import run_guarded
 
 if TYPE_CHECKING:
     import argparse
@@ -64,16 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _guard(fn: Callable[[], int]) -> int:
-    try:
-        return int(fn() or 0)
-    except OodK8sError as err:
-        print(f"ood-k8s: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("ood-k8s: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+    return run_guarded("ood-k8s", fn)
 
 
 def load_config(args: argparse.Namespace):

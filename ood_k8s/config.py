@@ -11,10 +11,11 @@ path, the bad value and what was expected.  Unknown keys are errors: a typo must
 fall back to a default.
 
 When root loads a root-owned file (the hook at each login, ``ood-k8s config check``), it leaves
-``<file>.cache.json`` beside it: the parsed data and the exact text it came from.  Every later
-load whose file text is identical reads that instead of parsing YAML -- OOD starts a process per
-status poll -- and validates it the same way; any edit makes the cache stale until root loads the
-file again.  Deleting the cache is always safe.
+``<file>.cache.json`` beside it: the parsed data, the exact text it came from and which code
+validated it.  Every later load whose file text is identical reads that instead of parsing YAML --
+OOD starts a process per status poll -- and builds the settings from it (skipping only the
+cross-key checks that same code already passed); any edit makes the cache stale until root loads
+the file again.  Deleting the cache is always safe (see :func:`read_yaml`).
 
 Annotations use ``typing`` generics rather than ``X | None`` because they are evaluated at run
 time by the loader and Python 3.9 is supported.
@@ -38,19 +39,20 @@ SECRET_MASK = "<redacted>"  # noqa: S105 - what is printed instead of a secret
 
 # --- value checks ------------------------------------------------------------------------------
 
-_QUANTITY = re.compile(r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+# Compiled on first use (re caches them): a process checks only the values its file sets.
+_QUANTITY = r"^[+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_RESOURCE_NAME = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 
 
 def check_quantity(value: str) -> Optional[str]:
-    if value == "" or _QUANTITY.match(str(value)):
+    if value == "" or re.match(_QUANTITY, str(value)):
         return None
     return "a Kubernetes quantity such as 500m, 2, 8Gi"
 
 
 def check_dns_label(value: str) -> Optional[str]:
-    if _DNS_LABEL.match(value) and len(value) <= 63:
+    if re.match(_DNS_LABEL, value) and len(value) <= 63:
         return None
     return "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters"
 
@@ -62,7 +64,7 @@ def check_prefix(value: str) -> Optional[str]:
 
 
 def check_resource_name(value: str) -> Optional[str]:
-    return None if _RESOURCE_NAME.match(value) else "an extended resource name such as nvidia.com/gpu"
+    return None if re.match(_RESOURCE_NAME, value) else "an extended resource name such as nvidia.com/gpu"
 
 
 def check_cidr(value: str) -> Optional[str]:
@@ -712,7 +714,7 @@ def load(path: Optional[str] = None) -> Config:
     mark = _code_mark()
     checked = cache is not None and mark is not None and cache.get("checked") == mark
     cfg = _parse(data, resolved, cross_checks=not checked)
-    if not checked:
+    if cache is None or (mark is not None and not checked):
         _write_cache(resolved, text, data, st, checked=mark)
     return cfg
 

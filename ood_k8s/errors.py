@@ -8,6 +8,8 @@ else is a bug and is allowed to show a traceback.
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 class OodK8sError(Exception):
     """Base class. ``message`` says what went wrong, ``hint`` what to do about it."""
@@ -120,3 +122,30 @@ class IdentityProviderError(OodK8sError):
 
 class CloudError(OodK8sError):
     """An AWS call other than Cognito failed (EFS access points...)."""
+
+
+def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
+    """Run a command's body; turn every failure into one line on stderr and an exit code.
+
+    Users (OOD shows stderr on the page) never see a traceback: an unexpected exception becomes an
+    'internal error' line (exit 70) unless ``$OOD_K8S_DEBUG`` is set.
+    """
+    import os
+    import sys
+
+    try:
+        return int(fn() or 0)
+    except OodK8sError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("OOD_K8S_DEBUG"):
+            raise
+        print(f"{prog}: internal error ({type(exc).__name__}); please report it to your administrator "
+              "(OOD_K8S_DEBUG=1 shows the details)", file=sys.stderr)
+        return 70

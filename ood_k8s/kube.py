@@ -192,10 +192,9 @@ class _Connection:
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             data = self._chunked()
         elif "content-length" in headers:
-            try:
-                length = int(headers["content-length"])
-            except ValueError:
-                raise ProtocolError("bad Content-Length") from None
+            length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
+            if length < 0:
+                raise ProtocolError("bad Content-Length")
             data = self._exactly(length)
         else:
             data = self.reader.read()  # the body ends with the connection
@@ -224,8 +223,8 @@ class _Connection:
         raise ProtocolError(f"more than {_MAX_HEADERS} response headers")
 
     def _exactly(self, n: int) -> bytes:
-        data = self.reader.read(n) if n > 0 else b""
-        if len(data) != max(n, 0):
+        data = self.reader.read(n) if n else b""
+        if len(data) != n:
             raise Disconnected(f"the server closed the connection {len(data)} bytes into a {n}-byte body")
         return data
 
@@ -233,13 +232,11 @@ class _Connection:
         parts = []
         while True:
             size_text = self._line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError("bad chunk size") from None
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                raise ProtocolError("bad chunk size")
+            size = int(size_text, 16)
             if size == 0:
-                while self._line() not in (b"\r\n", b"\n", b""):
-                    pass  # trailer fields: nothing we use
+                self._headers()  # trailer fields: nothing we use
                 return b"".join(parts)
             parts.append(self._exactly(size))
             self._exactly(2)  # CRLF after the chunk

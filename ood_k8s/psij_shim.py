@@ -14,8 +14,9 @@ delete/hold/release and reads as "completed" for info.  ``--id=`` empty lists th
 jobs (OOD never passes an owner).
 
 Per-poll cost matters (OOD runs one process per session card per refresh), so this module
-imports only the standard library's json/ssl/http.client, PyYAML for the config, and the light
-ood-k8s modules -- never psij, jinja2, boto3, requests, kubernetes or jsonschema.  Admins (euid 0)
+imports only the standard library's json/socket/ssl and the light ood-k8s modules -- never psij,
+jinja2, boto3, requests, kubernetes, jsonschema, http.client, or PyYAML while the configuration's
+compiled cache is current (:func:`ood_k8s.config.read_yaml`).  Admins (euid 0)
 may add ``--user NAME`` to act for a user; ``--config FILE`` overrides the site configuration.
 """
 
@@ -26,7 +27,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from .errors import OodK8sError, SecurityError, UsageError
+from .errors import SecurityError, UsageError, run_guarded
 
 VERBS = {"submit.py": "submit", "get_info.py": "info", "delete.py": "delete", "hold.py": "hold",
          "release.py": "release"}
@@ -259,22 +260,7 @@ def run(args: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(args)
-    except OodK8sError as err:
-        print(f"ood-k8s-psij: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print("ood-k8s-psij: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:  # OOD shows stderr to the user: one line, never a traceback
-        print(f"ood-k8s-psij: internal error ({type(exc).__name__}); please report it to your administrator",
-              file=sys.stderr)
-        if os.environ.get("OOD_K8S_DEBUG"):
-            raise
-        return 70
+    return run_guarded("ood-k8s-psij", lambda: run(args))
 
 
 if __name__ == "__main__":

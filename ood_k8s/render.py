@@ -16,8 +16,8 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import RenderError
 from . import yamlsafe
+from .errors import RenderError
 from .yamlsafe import scalar
 
 

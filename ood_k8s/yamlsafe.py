@@ -70,4 +70,4 @@ def load_all(text: Any) -> list[Any]:
     """Every document of a YAML stream, safely parsed."""
     import yaml
 
-    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))  # noqa: S506
+    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))

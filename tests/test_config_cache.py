@@ -99,7 +99,7 @@ def test_a_cache_checked_by_other_code_is_checked_again(tmp_path: Path) -> None:
     record = {"version": 1, "yaml": site.read_text(), "checked": "ood-k8s 0.0.1 (another version)",
               "data": {"jobs": {"default_walltime": 60, "max_walltime": 30}}}
     cache.write_text(json.dumps(record))
-    with pytest.raises(ConfigError, match="jobs.default_walltime: got 60, expected <= jobs.max_walltime"):
+    with pytest.raises(ConfigError, match=r"jobs.default_walltime: got 60, expected <= jobs.max_walltime"):
         config.load(str(site))
     record["checked"] = config._code_mark()  # what root writes once this code accepted the file
     cache.write_text(json.dumps(record))

@@ -197,3 +197,19 @@ def test_host_header_brackets_ipv6_and_omits_the_default_port() -> None:
 
     assert _Connection("::1", 6443, None, 1.0).host_header == "[::1]:6443"
     assert _Connection("api.example.edu", 80, None, 1.0).host_header == "api.example.edu"
+
+
+@pytest.mark.parametrize("server", [([b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}"] * 5, set(range(5)))],
+                         indirect=True)
+def test_a_negative_length_is_refused(server: Scripted) -> None:
+    with pytest.raises(errors.Unavailable, match="bad Content-Length"):
+        client(server.url, retries=0).get("Pod", "p", "ns")
+
+
+BAD_CHUNK = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n{}\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("server", [([BAD_CHUNK] * 5, set(range(5)))], indirect=True)
+def test_a_bad_chunk_size_is_refused(server: Scripted) -> None:
+    with pytest.raises(errors.Unavailable, match="bad chunk size"):
+        client(server.url, retries=0).get("Pod", "p", "ns")
