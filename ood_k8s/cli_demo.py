@@ -40,11 +40,13 @@ def build(cfg, username: str = "alice", profile: str | None = None) -> list[tupl
     gpu = gpu_profiles(cfg)
     chosen = profile or (gpu[0].name if gpu else cfg.jobs.default_profile)
     script = jobspec.Script(content="#!/bin/bash\nexec jupyter lab\n", job_name="jupyter", wall_time=2 * 3600,
-                            native=["--profile", chosen])
+                            native=["--profile", chosen, "--port", "8888"])
     spec = jobspec.resolve(script, cfg, ident, submit_host="ood.example.edu")
     job_id = names.job_id("jupyter", b"demo-job")
-    session = objects.build(spec, job_id, pod_uid="00000000-0000-4000-8000-000000000000",
-                            secret_data={"password": "<generated at submit>"})
+    secret_data = {"password": "<generated at submit>"}
+    if objects.exposes_node_port(spec):
+        secret_data["port"] = "<node port assigned by the API server>"
+    session = objects.build(spec, job_id, pod_uid="00000000-0000-4000-8000-000000000000", secret_data=secret_data)
     for obj in session:
         render.validate(obj, cfg.cluster.kubernetes_version, "job")  # already valid: proved here, not assumed
     try:
