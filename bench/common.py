@@ -63,8 +63,11 @@ def fmt_ms(value: float) -> str:
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """moto's AWS server on 127.0.0.1 with fake credentials; yields its endpoint URL."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
     for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
         os.environ.setdefault(key, value)
