@@ -16,13 +16,12 @@ Every builder is a pure function of the :class:`~ood_k8s.config.Config` (plus in
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .commands import installed
 from .config import Config, Profile
 from .errors import ConfigError, UsageError
 from .quantity import parse_quantity
@@ -235,24 +234,18 @@ def _yaml_line(yaml: Any, key: str, value: Any) -> str:
 
 def default_psij_path() -> str:
     """The installed ``ood-k8s-psij``: beside this interpreter (a virtualenv), else on PATH."""
-    beside = Path(sys.executable).parent / PSIJ_NAME
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which(PSIJ_NAME)
+    found = installed(PSIJ_NAME)
     if found:
-        return os.path.abspath(found)
+        return found
     raise UsageError(f"cannot find {PSIJ_NAME} beside {sys.executable} or on PATH",
                      "install ood-k8s on the portal, or pass --psij /path/to/ood-k8s-psij")
 
 
 def default_hook_path() -> str:
     """The hook an admin names in ``pun_pre_hook_root_cmd``: installed, else in this checkout."""
-    beside = Path(sys.executable).parent / HOOK_NAME
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which(HOOK_NAME)
+    found = installed(HOOK_NAME)
     if found:
-        return os.path.abspath(found)
+        return found
     checkout = Path(__file__).resolve().parent.parent / "hooks" / "k8s-bootstrap" / HOOK_NAME
     if checkout.is_file():
         return str(checkout)

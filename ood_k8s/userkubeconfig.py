@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import sys
 from typing import TYPE_CHECKING, Any
 
 from . import fsutil, yamlsafe
@@ -47,12 +45,11 @@ def credential_command(cfg: Config) -> str:
     """Absolute path of the ``ood-k8s`` command to write into kubeconfigs."""
     if cfg.auth.credential_command:
         return cfg.auth.credential_command
-    beside = os.path.join(os.path.dirname(sys.executable), "ood-k8s")  # a virtualenv's bin/
-    if os.access(beside, os.X_OK):
-        return beside
-    found = shutil.which("ood-k8s")
+    from .commands import installed
+
+    found = installed("ood-k8s")
     if found:
-        return os.path.abspath(found)
+        return found
     raise ConfigError("cannot find the installed 'ood-k8s' command to write into users' kubeconfigs",
                       "install ood-k8s (pip install) or set auth.credential_command")
 

@@ -299,6 +299,7 @@ def test_cli_without_an_installed_psij_says_what_to_do(capsys, monkeypatch, tmp_
 def test_default_paths_prefer_the_interpreters_directory(monkeypatch, tmp_path):
     for name in ("ood-k8s-psij", "ood-k8s-pre-hook"):
         (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)  # a command that cannot be executed is not a command
     monkeypatch.setattr(oodconfig.sys, "executable", str(tmp_path / "python"))
     assert oodconfig.default_psij_path() == str(tmp_path / "ood-k8s-psij")
     assert oodconfig.default_hook_path() == str(tmp_path / "ood-k8s-pre-hook")
