@@ -12,7 +12,6 @@ next mint replaces it.  Nobody -- not even root on the portal -- can reuse it to
 
 from __future__ import annotations
 
-import logging
 import random
 import secrets
 import string
@@ -28,7 +27,13 @@ if TYPE_CHECKING:
     from .config import Config
     from .identity import Identity
 
-log = logging.getLogger(__name__)
+
+def _log() -> Any:
+    # logging costs ~5 ms to import; the hook's fast path never logs from here.
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 THROTTLED = {"TooManyRequestsException", "LimitExceededException", "ThrottlingException",
              "RequestLimitExceeded", "TooManyFailedAttemptsException"}
@@ -58,6 +63,8 @@ def client(cfg: Config) -> Any:
     """
     # botocore logs request parameters -- passwords and tokens -- at DEBUG: pin its loggers above
     # that whatever the root level is (now or later), so no secret can reach syslog.
+    import logging
+
     for name in ("botocore", "boto3", "urllib3"):
         logger = logging.getLogger(name)
         if logger.level < logging.INFO:  # NOTSET (0) would inherit a DEBUG root
@@ -112,7 +119,7 @@ def call(cfg: Config, cli: Any, operation: str, *, sleep: Callable[[float], None
             code = _code(exc)
             if code in THROTTLED and attempt < MAX_ATTEMPTS - 1:
                 delay = min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
-                log.info("Cognito throttled %s (%s); retrying in %.2f s", operation, code, delay)
+                _log().info("Cognito throttled %s (%s); retrying in %.2f s", operation, code, delay)
                 sleep(delay)
                 continue
             raise

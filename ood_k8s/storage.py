@@ -18,7 +18,6 @@ Building objects is pure; only :func:`provision` (EFS, when the access point is 
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from dataclasses import dataclass, field
@@ -30,7 +29,13 @@ from .errors import ConfigError, NotFound, OodK8sError, SecurityError
 from .identity import Identity
 from .names import UserNames
 
-log = logging.getLogger(__name__)
+
+def _log() -> Any:
+    # logging costs ~5 ms to import; the hook's fast path never logs from here.
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 HOME_CLAIM = "home"
 HOME_VOLUME = "home"
@@ -77,9 +82,9 @@ def _warn_hostpath(cfg: Config, ident: Identity) -> None:
         # config.load refuses this too; a Config built in code must not slip past it.
         raise ConfigError("storage.mode: got 'hostpath', expected users.pod_security: privileged to go with it",
                           "Pod Security 'restricted' and 'baseline' forbid hostPath volumes")
-    log.warning("storage.mode is 'hostpath': %s's session mounts the node's %s; every node must mount the "
-                "homes itself and pods need Pod Security 'privileged' -- prefer storage.mode efs or nfs",
-                ident.username, ident.home)
+    _log().warning("storage.mode is 'hostpath': %s's session mounts the node's %s; every node must mount the "
+                    "homes itself and pods need Pod Security 'privileged' -- prefer storage.mode efs or nfs",
+                    ident.username, ident.home)
 
 
 # --- pod side ------------------------------------------------------------------------------------

@@ -15,12 +15,16 @@ not write at all, and as the user the kernel guarantees the hook cannot be trick
 anything the user could not touch anyway.  Even so, a symlink at ``~/.kube`` or at the file is
 refused with nothing changed (a link may point at a shared or foreign file), the write is an
 atomic rename of a 0600 file, and a missing ``~/.kube`` is created 0700.  When the merged content
-equals what is there, nothing is written (the hook's fast path).
+equals what is there, nothing is written (the hook's fast path).  ood-k8s writes the file as JSON,
+which kubectl reads like YAML and which the fast path compares without importing PyYAML; a YAML
+file (the user's, or kubectl's after ``kubectl config ...``) is still read and merged, and only
+values JSON cannot hold (a YAML date, say) keep a rewritten file YAML.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -148,10 +152,40 @@ def _write_as_user(home: str, parts: list[str], data: bytes, expected: tuple[int
         os.close(fd)
 
 
-def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
-    """Merge our entry into the user's kubeconfig, as the user; True if the file changed."""
+def _parse(data: bytes) -> Any:
+    """The file's content, or None if it is not YAML (nor JSON).
+
+    JSON is tried first: the file ood-k8s writes is then compared without importing PyYAML (~14 ms
+    of the login hook).  kubectl and client-go read JSON kubeconfigs as they do YAML; a file the user
+    or kubectl wrote in YAML is read as YAML.
+    """
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        pass
     import yaml
 
+    try:
+        return yamlsafe.load(data)
+    except yaml.YAMLError:
+        return None
+
+
+def _serialise(kc: dict[str, Any]) -> bytes:
+    """``kc`` as JSON when it reads back as exactly that, else as YAML."""
+    try:
+        text = json.dumps(kc, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError):
+        text = None  # a date, bytes, a non-finite float... from a YAML file: only YAML holds it
+    if text is not None and json.loads(text) == kc:  # non-str keys would come back as str
+        return text.encode()
+    import yaml
+
+    return yaml.safe_dump(kc, default_flow_style=False, sort_keys=False).encode()
+
+
+def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
+    """Merge our entry into the user's kubeconfig, as the user; True if the file changed."""
     parts = fsutil.check_relative(cfg.users.kubeconfig, "users.kubeconfig")
     path = os.path.join(ident.home, *parts)
     cluster = _cluster_from_config(cfg)
@@ -160,18 +194,14 @@ def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
         data, signature = _as_user(ident, path, _read_as_user, ident.home, parts)
         existing: dict[str, Any] | None = None
         if data is not None and data.strip():
-            try:
-                existing = yamlsafe.load(data)
-            except yaml.YAMLError:
-                existing = None
+            existing = _parse(data)
             if not isinstance(existing, dict):
                 raise UsageError(f"{path} is not a valid kubeconfig, so ood-k8s leaves it alone",
                                  "fix it or move it away, then log in again")
         merged = desired(existing, cfg, ident.username, names.namespace, cluster, command)
         if existing is not None and merged == existing:
             return False
-        text = yaml.safe_dump(merged, default_flow_style=False, sort_keys=False).encode()
-        if _as_user(ident, path, _write_as_user, ident.home, parts, text, signature):
+        if _as_user(ident, path, _write_as_user, ident.home, parts, _serialise(merged), signature):
             return True
     raise UsageError(f"{path} kept changing while ood-k8s merged its entry", "log in again")
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -17,7 +21,7 @@ import yaml
 from ood_k8s import errors, names, userkubeconfig
 from ood_k8s.config import Config
 from ood_k8s.identity import Identity
-from tests.conftest import ALICE
+from tests.conftest import ALICE, ROOT
 
 CMD = "/opt/ood-k8s/bin/ood-k8s"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="writing as another user needs root")
@@ -278,3 +282,81 @@ def test_credential_command_must_be_named_ood_k8s() -> None:
 
     with pytest.raises(errors.ConfigError, match="ending in /ood-k8s"):
         config.parse({"auth": {"credential_command": "/usr/bin/evil"}})
+
+
+def test_our_file_is_json_which_kubectl_and_the_fast_path_read(cfg: Config, home: Identity) -> None:
+    userkubeconfig.write(cfg, home, user_names(home))
+    text = Path(kubeconfig_path(home)).read_text()
+    assert json.loads(text) == load(kubeconfig_path(home))  # JSON, and the same value read as YAML
+
+
+def test_a_yaml_kubeconfig_of_the_user_still_merges(cfg: Config, home: Identity) -> None:
+    theirs = {"apiVersion": "v1", "kind": "Config", "current-context": "laptop",
+              "clusters": [{"name": "laptop", "cluster": {"server": "https://127.0.0.1:6443"}}],
+              "users": [{"name": "me", "user": {"token": "their-own-token"}}],
+              "contexts": [{"name": "laptop", "context": {"cluster": "laptop", "user": "me"}}]}
+    user_file(home, yaml.safe_dump(theirs, sort_keys=True))
+    assert userkubeconfig.write(cfg, home, user_names(home)) is True
+    e = expected_entry(cfg, home)
+    assert json.loads(Path(kubeconfig_path(home)).read_text()) == {
+        **theirs, "preferences": {},
+        "clusters": [theirs["clusters"][0], {"name": "ood-eks", "cluster": e["cluster"]}],
+        "users": [theirs["users"][0], {"name": "ood-eks", "user": e["user"]}],
+        "contexts": [theirs["contexts"][0], {"name": "ood-eks", "context": e["context"]}],
+        "current-context": "ood-eks",
+    }
+    before = os.stat(kubeconfig_path(home))
+    assert userkubeconfig.write(cfg, home, user_names(home)) is False
+    assert os.stat(kubeconfig_path(home)).st_mtime_ns == before.st_mtime_ns
+
+
+def test_a_current_yaml_file_is_left_as_it_is(cfg: Config, home: Identity) -> None:
+    # e.g. after 'kubectl config set-context': kubectl writes YAML, with its own key order
+    userkubeconfig.write(cfg, home, user_names(home))
+    text = yaml.safe_dump(json.loads(Path(kubeconfig_path(home)).read_text()), sort_keys=True)
+    user_file(home, text)
+    assert userkubeconfig.write(cfg, home, user_names(home)) is False
+    assert Path(kubeconfig_path(home)).read_text() == text
+
+
+def test_yaml_values_json_cannot_hold_are_kept(cfg: Config, home: Identity) -> None:
+    # A date and an integer key: JSON would turn them into strings, so such a file is written as YAML.
+    user_file(home, '{"apiVersion": "v1", "preferences": {"since": 2024-01-31, 7: "seven"}}\n')
+    assert userkubeconfig.write(cfg, home, user_names(home)) is True
+    assert load(kubeconfig_path(home))["preferences"] == {"since": datetime.date(2024, 1, 31), 7: "seven"}
+
+
+def test_a_user_edited_json_kubeconfig_merges_as_json(cfg: Config, home: Identity) -> None:
+    theirs = {"apiVersion": "v1", "kind": "Config", "preferences": {},
+              "clusters": [{"name": "laptop", "cluster": {"server": "https://127.0.0.1:6443"}}]}
+    user_file(home, json.dumps(theirs))
+    assert userkubeconfig.write(cfg, home, user_names(home)) is True
+    kc = json.loads(Path(kubeconfig_path(home)).read_text())
+    assert kc["clusters"] == [theirs["clusters"][0],
+                              {"name": "ood-eks", "cluster": expected_entry(cfg, home)["cluster"]}]
+
+
+def test_an_unchanged_file_of_ours_is_compared_without_importing_yaml(cfg: Config, home: Identity) -> None:
+    assert userkubeconfig.write(cfg, home, user_names(home)) is True
+    before = os.stat(kubeconfig_path(home))
+    code = (  # tests.conftest imports yaml: the configuration is rebuilt here by hand
+        "import sys\n"
+        "from dataclasses import replace\n"
+        "from ood_k8s import config, names, userkubeconfig\n"
+        "from ood_k8s.identity import Identity\n"
+        "c = config.Config()\n"
+        f"cfg = replace(c, cluster=replace(c.cluster, server={cfg.cluster.server!r}, "
+        f"certificate_authority={cfg.cluster.certificate_authority!r}), "
+        f"auth=replace(c.auth, credential_command={CMD!r}), "
+        f"users=replace(c.users, token_cache_dir={cfg.users.token_cache_dir!r}))\n"
+        f"ident = Identity(**{home.__dict__!r})\n"
+        "assert 'yaml' not in sys.modules, 'yaml imported before the call'\n"
+        "changed = userkubeconfig.write(cfg, ident, names.for_user(ident.username))\n"
+        "print(changed, 'yaml' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OOD_K8S_CONFIG"}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(ROOT))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+    assert os.stat(kubeconfig_path(home)).st_mtime_ns == before.st_mtime_ns
