@@ -12,7 +12,6 @@ next mint replaces it.  Nobody -- not even root on the portal -- can reuse it to
 
 from __future__ import annotations
 
-import random
 import secrets
 import string
 import threading
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import names
 from .errors import IdentityProviderError
+from .kube import backoff_delay
 from .tokencache import Tokens
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def call(cfg: Config, cli: Any, operation: str, *, sleep: Callable[[float], None
         except ClientError as exc:
             code = _code(exc)
             if code in THROTTLED and attempt < MAX_ATTEMPTS - 1:
-                delay = min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2)  # noqa: S311 - jitter
+                delay = backoff_delay(attempt, 0.25, 8.0)
                 _log().info("Cognito throttled %s (%s); retrying in %.2f s", operation, code, delay)
                 sleep(delay)
                 continue

@@ -739,8 +739,10 @@ def parse_yaml(text: str) -> Any:
     """YAML text -> data (safe loader, the C one when PyYAML has it); raises :class:`YamlError`."""
     import yaml  # deferred: read_yaml's cache usually makes it unnecessary
 
+    from . import yamlsafe
+
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders
+        return yamlsafe.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise YamlError(str(getattr(exc, "problem", None) or exc), mark.line + 1 if mark else None) from None

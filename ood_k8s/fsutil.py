@@ -277,3 +277,27 @@ def run_as(uid: int, gid: int, groups: tuple[int, ...] | list[int], fn: Callable
 
     cls = getattr(errors, out[1], errors.OodK8sError)
     raise cls(out[2], out[3])
+
+
+def flock_wait(fd: int, timeout: float, on_timeout: Callable[[], Exception], *,
+               clock: Callable[[], float], sleep: Callable[[float], None], poll: float = 0.01) -> None:
+    """Take an exclusive flock on ``fd``, waiting up to ``timeout`` seconds (backing off to 0.5 s).
+
+    Polling with LOCK_NB instead of a blocking flock keeps the wait bounded and the clock injectable.
+    """
+    import errno
+    import fcntl
+
+    deadline = clock() + timeout
+    delay = poll
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if clock() >= deadline:
+            raise on_timeout()
+        sleep(delay)
+        delay = min(delay * 2, 0.5)

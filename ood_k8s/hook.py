@@ -35,6 +35,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TextIO
 
+from . import names
 from .errors import (
     CloudError,
     CredentialError,
@@ -113,10 +114,6 @@ class HookLog:
             print(f"{self.ident}: {level}: {line}", file=self._stderr, flush=True)
         except (OSError, ValueError):
             pass
-
-
-def _shown(username: str) -> str:
-    return username.encode("unicode_escape").decode("ascii")[:80]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -203,7 +200,7 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
     from . import provision
 
     started = time.perf_counter() if started is None else started
-    who = f"user '{_shown(username)}'"
+    who = f"user '{names.printable(username)}'"
     try:
         if geteuid() != 0:
             raise SecurityError("the hook must run as root", "name it in pun_pre_hook_root_cmd of ood_portal.yml")

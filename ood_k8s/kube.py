@@ -359,9 +359,7 @@ class KubeClient:
                 return min(float(retry_after), 30.0)
             except ValueError:
                 pass
-        import random  # deferred: only a failing call waits
-
-        return min(0.2 * (2 ** attempt), 5.0) * (0.5 + random.random() / 2)  # noqa: S311 (jitter)
+        return backoff_delay(attempt, 0.2, 5.0)
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -477,3 +475,9 @@ def _error(status: int, data: bytes, method: str, path: str) -> KubeError:
         message = f"the Kubernetes API answered {status} {reason or ''}: {message}".replace("  ", " ")
     return cls(message, status=status, reason=reason)
 
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with "equal jitter", so clients that failed together do not retry together."""
+    import random  # deferred: only a failing call waits
+
+    return min(base * (2 ** attempt), cap) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto

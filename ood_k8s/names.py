@@ -62,7 +62,7 @@ def slug(username: str, max_len: int = 40) -> str:
     return f"{stem}--{digest}" if stem else f"u--{digest}"
 
 
-def _shown(value: str) -> str:
+def printable(value: str) -> str:
     # Only for refusals: the unicode_escape codec is an import of its own on every poll otherwise.
     return value.encode("unicode_escape").decode("ascii")[:80]
 
@@ -72,10 +72,10 @@ def check_username(username: str) -> str:
     if not isinstance(username, str) or not username:
         raise UsageError("empty username", "pass the portal username, e.g. --user alice")
     if len(username) > MAX_USERNAME:
-        raise UsageError(f"username '{_shown(username)}...' is {len(username)} characters long",
+        raise UsageError(f"username '{printable(username)}...' is {len(username)} characters long",
                          f"usernames may have at most {MAX_USERNAME} characters")
     if "/" in username or ".." in username or not _USERNAME.fullmatch(username):
-        raise UsageError(f"username '{_shown(username)}' is not a valid portal username",
+        raise UsageError(f"username '{printable(username)}' is not a valid portal username",
                          "use letters, digits, '_', '-', '.', '@' only (no '/', '..', spaces, control or "
                          "non-ASCII characters, no leading '-' or '.')")
     return username

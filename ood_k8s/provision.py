@@ -27,7 +27,6 @@ Full path
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import os
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from . import __version__
+from . import __version__, fsutil
 from . import identity as identity_mod
 from . import names as names_mod
 from .config import Config, to_dict
@@ -555,16 +554,9 @@ def user_lock(cfg: Config, username: str, *, timeout: float = 120.0, poll: float
         raise SecurityError(f"cannot open lock file {path}: {exc.strerror}",
                             "remove it if it is a symbolic link; check hook.lock_dir") from None
     try:
-        deadline = clock() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if clock() >= deadline:
-                    raise Unavailable(f"another ood-k8s run for user '{username}' has held its lock for "
-                                      f"{timeout:.0f} s", "try again later; see the hook's log lines") from None
-                sleep(poll)
+        fsutil.flock_wait(fd, timeout, lambda: Unavailable(
+            f"another ood-k8s run for user '{username}' has held its lock for {timeout:.0f} s",
+            "try again later; see the hook's log lines"), clock=clock, sleep=sleep, poll=poll)
         yield
     finally:
         os.close(fd)  # releases the lock; the file stays (unlinking would race with waiters)

@@ -18,8 +18,6 @@ and no lost rotated refresh token).
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import stat
@@ -260,22 +258,10 @@ class TokenCache:
         finally:
             os.close(fd)
         try:
-            deadline = self.clock() + self.lock_timeout
-            delay = 0.01
-            while True:
-                try:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                if self.clock() >= deadline:
-                    raise CredentialError(f"the token cache of {self.username} stayed locked for "
-                                          f"{self.lock_timeout:g} s",
-                                          "try again; if it persists, stop the process holding "
-                                          f"{os.path.join(self.user_dir, LOCK)}")
-                self.sleep(delay)
-                delay = min(delay * 2, 0.5)
+            fsutil.flock_wait(lock_fd, self.lock_timeout, lambda: CredentialError(
+                f"the token cache of {self.username} stayed locked for {self.lock_timeout:g} s",
+                "try again; if it persists, stop the process holding "
+                f"{os.path.join(self.user_dir, LOCK)}"), clock=self.clock, sleep=self.sleep)
             self._lock_depth = 1
             try:
                 yield self
