@@ -1,5 +1,3 @@
-import sys
+from .cli import cli
 
-from .cli import main
-
-sys.exit(main())
+cli()

@@ -16,14 +16,11 @@ executor).  API round trips per call, the figures OOD's polling cost depends on:
 * ``info_all``: one list.  ``delete``: one call (children go with their owner).
 """
 
-from __future__ import annotations
-
 import base64
 import math
 import os
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
 from . import names, status
 from .config import Config
@@ -38,34 +35,37 @@ _SUBMIT_HOST = f"{names.DOMAIN}/submit-host"
 _NOT_GPU = ("cpu", "memory", "ephemeral-storage", "pods")
 
 
-@dataclass
-class Info:
-    """OOD's ``OodCore::Job::Info``; ``native`` carries the reason and, once ready, connection info."""
+class Info(NamedTuple):
+    """OOD's ``OodCore::Job::Info``; ``native`` carries the reason and, once ready, connection info.
+
+    A NamedTuple rather than a dataclass: every OOD status poll builds one, and importing
+    dataclasses would cost that process more than the API requests do.
+    """
 
     id: str
     status: str
-    allocated_nodes: list[dict[str, Any]] = field(default_factory=list)
-    submit_host: str | None = None
-    job_name: str | None = None
-    job_owner: str | None = None
-    accounting_id: str | None = None
-    procs: int | None = None
-    queue_name: str | None = None
-    wallclock_time: int | None = None
-    wallclock_limit: int | None = None
-    cpu_time: int | None = None
-    submission_time: int | None = None
-    dispatch_time: int | None = None
-    native: dict[str, Any] = field(default_factory=dict)
-    gpus: int | None = None
-    tasks: list[dict[str, Any]] = field(default_factory=list)
+    native: dict[str, Any]
+    allocated_nodes: Sequence[Mapping[str, Any]] = ()
+    submit_host: Optional[str] = None
+    job_name: Optional[str] = None
+    job_owner: Optional[str] = None
+    accounting_id: Optional[str] = None
+    procs: Optional[int] = None
+    queue_name: Optional[str] = None
+    wallclock_time: Optional[int] = None
+    wallclock_limit: Optional[int] = None
+    cpu_time: Optional[int] = None
+    submission_time: Optional[int] = None
+    dispatch_time: Optional[int] = None
+    gpus: Optional[int] = None
+    tasks: Sequence[Mapping[str, Any]] = ()
 
     @property
     def reason(self) -> str:
         return str(self.native.get("reason", ""))
 
     @property
-    def ood_connection_info(self) -> dict[str, Any] | None:
+    def ood_connection_info(self) -> Optional[dict[str, Any]]:
         """``host``, ``port`` and every key of the job's secret -- only once the app is ready."""
         return self.native.get("ood_connection_info")
 
@@ -81,7 +81,7 @@ class Info:
         }
 
 
-def _ceil_cpu(value: Any) -> int | None:
+def _ceil_cpu(value: Any) -> Optional[int]:
     """Whole CPUs of a limit ("500m" -> 1, "2" -> 2); parsed by hand to keep Decimal off the poll path."""
     text = str(value or "").strip()
     try:
@@ -164,7 +164,7 @@ class Adapter:
 
     # --- info ---------------------------------------------------------------------------------
 
-    def _get_pod(self, job_id: str) -> dict[str, Any] | None:
+    def _get_pod(self, job_id: str) -> Optional[dict[str, Any]]:
         names.check_job_id(job_id)
         pod = self.client.get_or_none("Pod", job_id, self.namespace)
         if pod is not None and (pod.get("metadata", {}).get("labels") or {}).get(names.MANAGED_BY_KEY) != \
@@ -197,7 +197,7 @@ class Adapter:
         """This user's jobs (one list call; no connection info, no events)."""
         return self._list(self.namespace, self.user.selector)
 
-    def info_where_owner(self, owner: str | Sequence[str]) -> list[Info]:
+    def info_where_owner(self, owner: Union[str, Sequence[str]]) -> list[Info]:
         owners = [owner] if isinstance(owner, str) else list(owner)
         out: list[Info] = []
         for name in owners:
@@ -222,7 +222,7 @@ class Adapter:
         infos.sort(key=lambda i: (i.submission_time or 0, i.id))
         return infos
 
-    def _connection(self, pod: dict[str, Any], secret: dict[str, Any] | None) -> dict[str, Any]:
+    def _connection(self, pod: dict[str, Any], secret: Optional[dict[str, Any]]) -> dict[str, Any]:
         spec = pod.get("spec") or {}
         st = pod.get("status") or {}
         conn: dict[str, Any] = {}
@@ -242,8 +242,8 @@ class Adapter:
             conn["port"] = int(conn["port"])
         return conn
 
-    def _info(self, pod: dict[str, Any], state: status.PodState, now: float,
-              connection: dict[str, Any] | None) -> Info:
+    def _info(self, pod: dict[str, Any], state: "status.PodState", now: float,
+              connection: Optional[dict[str, Any]]) -> Info:
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
         st = pod.get("status") or {}

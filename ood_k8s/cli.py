@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import __version__
-from .errors import run_guarded
+from .errors import exit_now, run_guarded
 
 if TYPE_CHECKING:
     import argparse
@@ -63,6 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _guard(lambda: handler(args))
 
 
+def cli() -> None:
+    """The ``ood-k8s`` command.  The credential plugin runs once per kubectl command, so it skips
+    the interpreter's teardown (:func:`~ood_k8s.errors.exit_now`); admin commands exit normally."""
+    code = main()
+    if sys.argv[1:2] == ["credential"]:
+        exit_now(code)
+    sys.exit(code)
+
+
 def _guard(fn: Callable[[], int]) -> int:
     return run_guarded("ood-k8s", fn)
 
@@ -74,4 +83,4 @@ def load_config(args: argparse.Namespace):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

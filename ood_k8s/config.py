@@ -4,9 +4,9 @@ The file is ``/etc/ood/config/ood_k8s.yml`` unless ``--config`` or ``$OOD_K8S_CO
 another; ``-`` reads standard input.  When the default file does not exist the built-in default
 below is used, which is complete and valid (it is what ``make demo`` renders).
 
-Each setting is a dataclass field whose metadata carries ``doc`` (shown by ``ood-k8s config
-example``), optionally ``check`` (a function returning an error text or ``None``) and ``secret``
-(never printed).  :func:`load` reports *every* problem at once, one line each, naming the key
+Each setting is declared with :func:`setting` in a :func:`section` class: its default, ``doc``
+(shown by ``ood-k8s config example``), optionally ``check`` (a function returning an error text or
+``None``) and ``secret`` (never printed).  :func:`load` reports *every* problem at once, one line each, naming the key
 path, the bad value and what was expected.  Unknown keys are errors: a typo must not silently
 fall back to a default.
 
@@ -17,18 +17,16 @@ OOD starts a process per status poll -- and builds the settings from it (skippin
 cross-key checks that same code already passed); any edit makes the cache stale until root loads
 the file again.  Deleting the cache is always safe (see :func:`read_yaml`).
 
-Annotations use ``typing`` generics rather than ``X | None`` because they are evaluated at run
-time by the loader and Python 3.9 is supported.
+This module does not postpone annotations (no ``from __future__ import annotations``): the loader
+reads the section classes' annotations as types, and evaluating them from strings would cost every
+poll a compile per setting.  So they are written as Python 3.9 evaluates them: ``Optional[X]``,
+not ``X | None``.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import os
 import re
 import sys
 import typing
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Literal, Optional
 
 from .errors import ConfigError
@@ -103,73 +101,123 @@ def check_non_negative(value: float) -> Optional[str]:
     return None if value >= 0 else "a number >= 0"
 
 
-def setting(default: Any = dataclasses.MISSING, doc: str = "", *, check: Optional[Callable] = None,
-            secret: bool = False, factory: Optional[Callable[[], Any]] = None) -> Any:
-    meta = {"doc": doc, "check": check, "secret": secret}
-    if factory is not None:
-        return field(default_factory=factory, metadata=meta)
-    return field(default=default, metadata=meta)
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # the default of a setting every entry must give (a profile's name)
+
+
+class Setting:
+    """One setting of a section: default (or a factory of it), documentation, value check, secrecy.
+
+    ``internal`` settings (where a configuration was read from) are neither read from files, nor
+    printed, nor compared.
+    """
+
+    __slots__ = ("check", "default", "doc", "factory", "internal", "name", "secret")
+
+    def __init__(self, default: Any, doc: str, check: Optional[Callable[[Any], Optional[str]]], secret: bool,
+                 factory: Optional[Callable[[], Any]], internal: bool) -> None:
+        self.name = ""  # set by @section
+        self.default, self.factory, self.doc, self.check = default, factory, doc, check
+        self.secret, self.internal = secret, internal
+
+    @property
+    def required(self) -> bool:
+        return self.factory is None and self.default is REQUIRED
+
+    def initial(self) -> Any:
+        """The value of this setting when nothing sets it."""
+        if self.factory is not None:
+            return self.factory()
+        if self.default is REQUIRED:
+            raise TypeError(f"missing required argument: '{self.name}'")
+        return self.default
+
+
+def setting(default: Any = REQUIRED, doc: str = "", *, check: Optional[Callable[[Any], Optional[str]]] = None,
+            secret: bool = False, factory: Optional[Callable[[], Any]] = None, internal: bool = False) -> Any:
+    return Setting(default, doc, check, secret, factory, internal)
 
 
 if TYPE_CHECKING:
-    from dataclasses import dataclass
+    from dataclasses import dataclass as section
 else:
 
-    def dataclass(cls: type) -> type:
-        """``@dataclass`` for the settings classes, without generated code.
+    def section(cls: type) -> type:
+        """Make ``cls`` a section of settings: its ``setting(...)`` attributes, in order, become
+        ``__settings__``, and it gets a keyword ``__init__``, ``__repr__`` and ``__eq__`` over them.
 
-        dataclasses compiles ``__init__``, ``__repr__`` and ``__eq__`` from source for each class:
-        ~13 ms for the classes below, paid at import by every OOD status poll.  These classes get
-        the same fields, metadata, ``dataclasses.fields/replace/is_dataclass`` and semantics
-        (unhashable, equal by compared fields), with three shared methods instead; a process builds
-        a few configurations at most, so their speed does not matter.  Type checkers see the real
-        decorator.
+        The sections were dataclasses; the standard decorator imports ``inspect`` and compiles three
+        methods per class from source, ~20 ms of every OOD status poll for the 25 classes below.
+        :func:`fields`, :func:`replace` and :func:`is_section` stand in for dataclasses' functions.
+        Type checkers see ``dataclass``, which means the same for these classes.
         """
-        if not cls.__doc__:  # else dataclasses computes one with inspect.signature (slow)
-            cls.__doc__ = f"{cls.__name__}({', '.join(cls.__annotations__)})"
-        cls = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
-        fields = dataclasses.fields(cls)
-        cls._init_fields = tuple((f.name, f.default, f.default_factory) for f in fields if f.init)
-        cls._repr_fields = tuple(f.name for f in fields if f.repr)
-        cls._eq_fields = tuple(f.name for f in fields if f.compare)
+        settings = []
+        for name, value in list(vars(cls).items()):
+            if isinstance(value, Setting):
+                value.name = name
+                settings.append(value)
+                delattr(cls, name)  # instances hold the values
+        unset = set(cls.__annotations__) - {s.name for s in settings}
+        if unset:
+            raise TypeError(f"{cls.__name__}: {', '.join(sorted(unset))} must be declared with setting()")
+        cls.__settings__ = tuple(settings)
         cls.__init__, cls.__repr__, cls.__eq__, cls.__hash__ = _init, _repr, _eq, None
         return cls
 
-    def _init(self: Any, *args: Any, **kwargs: Any) -> None:
-        spec = type(self)._init_fields
-        if len(args) > len(spec):
-            raise TypeError(f"{type(self).__qualname__}() takes at most {len(spec)} positional arguments "
-                            f"but {len(args)} were given")
-        for i, (name, default, factory) in enumerate(spec):
-            if i < len(args):
-                if name in kwargs:
-                    raise TypeError(f"{type(self).__qualname__}() got multiple values for argument '{name}'")
-                value = args[i]
-            elif name in kwargs:
-                value = kwargs.pop(name)
-            elif factory is not dataclasses.MISSING:
-                value = factory()
-            elif default is not dataclasses.MISSING:
-                value = default
-            else:
-                raise TypeError(f"{type(self).__qualname__}() missing required argument: '{name}'")
-            setattr(self, name, value)
-        if kwargs:
-            raise TypeError(f"{type(self).__qualname__}() got an unexpected keyword argument '{next(iter(kwargs))}'")
+    def _init(self: Any, *args: Any, **values: Any) -> None:
+        settings = self.__settings__
+        if len(args) > len(settings):
+            raise TypeError(f"{type(self).__qualname__}() takes {len(settings)} arguments, {len(args)} were given")
+        for s, value in zip(settings, args):
+            if s.name in values:
+                raise TypeError(f"{type(self).__qualname__}() got multiple values for argument '{s.name}'")
+            values[s.name] = value
+        for s in settings:
+            setattr(self, s.name, values.pop(s.name) if s.name in values else s.initial())
+        if values:
+            raise TypeError(f"{type(self).__qualname__}() got an unexpected keyword argument '{next(iter(values))}'")
 
     def _repr(self: Any) -> str:
-        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._repr_fields)})"
+        shown = ", ".join(f"{s.name}={getattr(self, s.name)!r}" for s in self.__settings__ if not s.internal)
+        return f"{type(self).__qualname__}({shown})"
 
     def _eq(self: Any, other: Any) -> Any:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return tuple(getattr(self, n) for n in self._eq_fields) == tuple(getattr(other, n) for n in self._eq_fields)
+        return all(getattr(self, s.name) == getattr(other, s.name) for s in self.__settings__ if not s.internal)
+
+
+def fields(obj: Any) -> tuple[Setting, ...]:
+    """The settings of a section class or instance, in declaration order."""
+    return obj.__settings__  # type: ignore[no-any-return]
+
+
+def is_section(obj: Any) -> bool:
+    """True for a section class or instance (what :func:`section` made)."""
+    return hasattr(obj, "__settings__")
+
+
+_S = typing.TypeVar("_S")
+
+
+def replace(obj: _S, **changes: Any) -> _S:
+    """A copy of the section ``obj`` with ``changes`` (as ``dataclasses.replace``)."""
+    values = {s.name: getattr(obj, s.name) for s in fields(obj)}
+    unknown = set(changes) - set(values)
+    if unknown:
+        raise TypeError(f"{type(obj).__qualname__} has no setting '{sorted(unknown)[0]}'")
+    values.update(changes)
+    return type(obj)(**values)
 
 
 # --- the schema --------------------------------------------------------------------------------
 
 
-@dataclass
+@section
 class ClusterConfig:
     name: str = setting("eks", "Short name of the cluster; part of kubeconfig context and OOD cluster names.",
                         check=check_dns_label)
@@ -213,7 +261,7 @@ class ClusterConfig:
         else "'User:NAME', 'Group:NAME' or 'ServiceAccount:NAMESPACE/NAME'")
 
 
-@dataclass
+@section
 class PortalConfig:
     name: str = setting("ood", "Short name of this portal; dev and prod portals on one cluster need "
                         "different names so their kubeconfig contexts do not clobber each other.",
@@ -231,7 +279,7 @@ class PortalConfig:
                        "as OOD's own Jupyter app does.", check=check_url)
 
 
-@dataclass
+@section
 class QuotaConfig:
     pods: int = setting(4, "Pods per user at once.", check=check_non_negative)
     cpu: str = setting("16", "Total CPU requested by a user's pods.", check=check_quantity)
@@ -242,7 +290,7 @@ class QuotaConfig:
     persistent_volume_claims: int = setting(4, "Claims per user namespace.", check=check_non_negative)
 
 
-@dataclass
+@section
 class LimitsConfig:
     default_cpu: str = setting("1", "CPU limit of a container that sets none.", check=check_quantity)
     default_memory: str = setting("2Gi", "Memory limit of a container that sets none.", check=check_quantity)
@@ -253,13 +301,13 @@ class LimitsConfig:
     max_memory: str = setting("768Gi", "Largest memory limit of one container.", check=check_quantity)
 
 
-@dataclass
+@section
 class ImagePullSecretConfig:
     name: str = setting("", "Name of the pull secret created in every user namespace. Empty: none.")
     dockerconfigjson: str = setting("", "Contents of the .dockerconfigjson for that secret.", secret=True)
 
 
-@dataclass
+@section
 class UsersConfig:
     namespace_prefix: str = setting("ood-", "Prefix of every user namespace.", check=check_prefix)
     rbac_username_prefix: str = setting("ood:", "Prefix the API server puts before the OIDC username claim; "
@@ -281,7 +329,7 @@ class UsersConfig:
                                                        factory=ImagePullSecretConfig)
 
 
-@dataclass
+@section
 class CognitoConfig:
     region: str = setting("us-east-1", "Region of the user pool.")
     user_pool_id: str = setting("us-east-1_EXAMPLE", "Cognito user pool id.")
@@ -298,7 +346,7 @@ class CognitoConfig:
                                       check=check_positive)
 
 
-@dataclass
+@section
 class OidcConfig:
     issuer: str = setting("", "Issuer URL of the portal's own OIDC provider (auth.mode: oidc).",
                           check=check_url)
@@ -314,7 +362,7 @@ class OidcConfig:
     groups_claim: str = setting("groups", "ID-token claim listing the user's groups: the API server's groupsClaim.")
 
 
-@dataclass
+@section
 class AuthConfig:
     mode: Literal["cognito", "oidc"] = setting("cognito", "Where ID tokens come from: Amazon Cognito "
                                                "(EKS) or the portal's own OIDC provider.")
@@ -330,7 +378,7 @@ class AuthConfig:
     oidc: OidcConfig = setting(doc="Portal OIDC provider settings (auth.mode: oidc).", factory=OidcConfig)
 
 
-@dataclass
+@section
 class HookConfig:
     on_failure: Literal["open", "closed"] = setting(
         "open", "When the cluster or identity provider is down: 'open' lets the portal start without "
@@ -342,20 +390,20 @@ class HookConfig:
                             check=check_abs_path)
 
 
-@dataclass
+@section
 class Range:
     default: str = setting("1", "Used when the form asks for nothing.", check=check_quantity)
     max: str = setting("4", "Largest value a user may ask for.", check=check_quantity)
 
 
-@dataclass
+@section
 class GpuConfig:
     resource: str = setting("nvidia.com/gpu", "Extended resource name.", check=check_resource_name)
     default: int = setting(0, "GPUs when the form asks for none.", check=check_non_negative)
     max: int = setting(0, "Most GPUs one session may ask for.", check=check_non_negative)
 
 
-@dataclass
+@section
 class KarpenterConfig:
     instance_categories: List[str] = setting(doc="karpenter.k8s.aws/instance-category values.", factory=list)
     instance_families: List[str] = setting(doc="karpenter.k8s.aws/instance-family values.", factory=list)
@@ -381,10 +429,10 @@ class KarpenterConfig:
                                      else "a duration such as 10m, 1h30m or Never")
 
 
-@dataclass
+@section
 class Profile:
-    name: str = setting(dataclasses.MISSING, "Profile name users pick in the form.", check=check_dns_label)
-    image: str = setting(dataclasses.MISSING, "Container image of the session.")
+    name: str = setting(REQUIRED, "Profile name users pick in the form.", check=check_dns_label)
+    image: str = setting(REQUIRED, "Container image of the session.")
     description: str = setting("", "Shown in the form.")
     cpu: Range = setting(doc="CPU cores.", factory=lambda: Range("1", "4"))
     memory: Range = setting(doc="Memory.", factory=lambda: Range("4Gi", "16Gi"))
@@ -423,7 +471,7 @@ def _default_profiles() -> List[Profile]:
     ]
 
 
-@dataclass
+@section
 class JobsConfig:
     default_profile: str = setting("cpu", "Profile used when the app names none.")
     default_walltime: int = setting(3600, "Seconds a session lasts when the app gives no wall time.",
@@ -440,7 +488,7 @@ class JobsConfig:
                                       check=check_non_negative)
 
 
-@dataclass
+@section
 class EfsConfig:
     file_system_id: str = setting("fs-0123456789abcdef0", "EFS file system id.")
     region: str = setting("us-east-1", "Region of the file system.")
@@ -450,14 +498,14 @@ class EfsConfig:
     mount_options: List[str] = setting(doc="PV mountOptions (access points need 'tls').", factory=lambda: ["tls"])
 
 
-@dataclass
+@section
 class NfsConfig:
     server: str = setting("nfs.example.edu", "NFS server.")
     path: str = setting("/export/home/{user}", "Export path template.", check=check_user_template)
     mount_options: List[str] = setting(doc="PV mountOptions.", factory=lambda: ["nfsvers=4.1", "hard"])
 
 
-@dataclass
+@section
 class PvcConfig:
     claim_name: str = setting("home-{user}", "Existing claim per user, by name template: {user} (the "
                               "username as it is), {slug} (its DNS-label form, as in the namespace name: use it "
@@ -465,17 +513,17 @@ class PvcConfig:
                               check=check_user_template)
 
 
-@dataclass
+@section
 class ExtraMount:
-    name: str = setting(dataclasses.MISSING, "Volume name.", check=check_dns_label)
-    mount_path: str = setting(dataclasses.MISSING, "Where it appears in the session.", check=check_abs_path)
-    claim_name: str = setting(dataclasses.MISSING, "A claim in the user's namespace (may use {user}, {slug} "
+    name: str = setting(REQUIRED, "Volume name.", check=check_dns_label)
+    mount_path: str = setting(REQUIRED, "Where it appears in the session.", check=check_abs_path)
+    claim_name: str = setting(REQUIRED, "A claim in the user's namespace (may use {user}, {slug} "
                               "-- the username's DNS-label form, safe in names --, {uid}, {gid}).")
     read_only: bool = setting(True, "Mount read-only.")
     sub_path: str = setting("", "Sub-path of the volume (may use {user}, {slug}, {uid}, {gid}).")
 
 
-@dataclass
+@section
 class StorageConfig:
     mode: Literal["efs", "nfs", "pvc", "hostpath", "none"] = setting(
         "efs", "How $HOME reaches the pods: per-user EFS access point, static NFS PV, an existing claim, "
@@ -494,13 +542,13 @@ class StorageConfig:
                                              "scratch, datasets).", factory=list)
 
 
-@dataclass
+@section
 class TemplatesConfig:
     site_dir: str = setting("/etc/ood/config/ood_k8s/templates", "Site templates, searched before the "
                             "built-in ones (same file names).", check=check_abs_path)
 
 
-@dataclass
+@section
 class Config:
     cluster: ClusterConfig = setting(doc="The Kubernetes cluster.", factory=ClusterConfig)
     portal: PortalConfig = setting(doc="This Open OnDemand portal.", factory=PortalConfig)
@@ -512,7 +560,7 @@ class Config:
                                       factory=_default_profiles)
     storage: StorageConfig = setting(doc="Home directories.", factory=StorageConfig)
     templates: TemplatesConfig = setting(doc="Template search path.", factory=TemplatesConfig)
-    source: str = field(default="<built-in default>", compare=False, repr=False, metadata={"internal": True})
+    source: str = setting("<built-in default>", "Where this configuration was read from.", internal=True)
 
     def profile(self, name: str) -> Profile:
         for p in self.profiles:
@@ -522,15 +570,6 @@ class Config:
 
 
 # --- loading -------------------------------------------------------------------------------------
-
-_HINTS: Dict[type, Dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> Dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
 
 def _describe(tp: Any) -> str:
     origin = typing.get_origin(tp)
@@ -542,7 +581,7 @@ def _describe(tp: Any) -> str:
         return "a mapping"
     if origin is typing.Union:
         return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None))
-    if dataclasses.is_dataclass(tp):
+    if is_section(tp):
         return "a mapping"
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
 
@@ -556,7 +595,7 @@ def _convert(tp: Any, value: Any, path: str, problems: List[str], check: Optiona
     origin = typing.get_origin(tp)
     bad = object()
     result: Any = bad
-    if dataclasses.is_dataclass(tp):
+    if is_section(tp):
         if isinstance(value, dict):
             return _build(tp, value, path, problems)
     elif origin is Literal:
@@ -604,21 +643,21 @@ def _convert(tp: Any, value: Any, path: str, problems: List[str], check: Optiona
 
 
 def _build(cls: type, data: Dict[str, Any], path: str, problems: List[str]) -> Any:
-    hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    hints = cls.__annotations__
+    known = {s.name: s for s in fields(cls) if not s.internal}
     kwargs: Dict[str, Any] = {}
     for key, value in data.items():
         where = f"{path}.{key}" if path else str(key)
-        if key not in fields:
+        if key not in known:
             import difflib  # deferred: only for the error message
 
-            close = difflib.get_close_matches(str(key).replace("-", "_").lower(), list(fields), n=1)
+            close = difflib.get_close_matches(str(key).replace("-", "_").lower(), list(known), n=1)
             suggestion = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"{where}: unknown key{suggestion}; expected one of: {', '.join(fields)}")
+            problems.append(f"{where}: unknown key{suggestion}; expected one of: {', '.join(known)}")
             continue
-        kwargs[key] = _convert(hints[key], value, where, problems, fields[key].metadata.get("check"))
-    for name, f in fields.items():
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        kwargs[key] = _convert(hints[key], value, where, problems, known[key].check)
+    for name, s in known.items():
+        if name not in kwargs and s.required:
             problems.append(f"{path + '.' if path else ''}{name}: missing, expected {_describe(hints[name])}")
             kwargs[name] = None
     return cls(**kwargs)
@@ -857,16 +896,16 @@ def _write_cache(path: str, text: str, data: Any, st: os.stat_result, checked: O
 
 def to_dict(obj: Any, redact: bool = True) -> Any:
     """Plain data for printing; secret settings are masked when set."""
-    if dataclasses.is_dataclass(obj):
+    if is_section(obj):
         out = {}
-        for f in dataclasses.fields(obj):
-            if f.metadata.get("internal"):
+        for s in fields(obj):
+            if s.internal:
                 continue
-            value = getattr(obj, f.name)
-            if redact and f.metadata.get("secret") and value:
-                out[f.name] = SECRET_MASK
+            value = getattr(obj, s.name)
+            if redact and s.secret and value:
+                out[s.name] = SECRET_MASK
             else:
-                out[f.name] = to_dict(value, redact)
+                out[s.name] = to_dict(value, redact)
         return out
     if isinstance(obj, list):
         return [to_dict(v, redact) for v in obj]
@@ -888,21 +927,21 @@ def example() -> str:
 
     def emit(obj: Any, indent: int) -> None:
         pad = "  " * indent
-        for f in dataclasses.fields(obj):
-            if f.metadata.get("internal"):
+        for f in fields(obj):
+            if f.internal:
                 continue
             value = getattr(obj, f.name)
-            doc = f.metadata.get("doc", "")
-            if dataclasses.is_dataclass(value):
+            doc = f.doc
+            if is_section(value):
                 lines.append(f"{pad}# {doc}" if doc else "")
                 lines.append(f"{pad}{f.name}:")
                 emit(value, indent + 1)
                 continue
             if doc:
                 lines.append(f"{pad}# {doc}")
-            if f.metadata.get("secret"):
+            if f.secret:
                 value = type(value)()
-            if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            if isinstance(value, list) and value and is_section(value[0]):
                 lines.append(f"{pad}{f.name}:")
                 for item in value:
                     start = len(lines)

@@ -8,7 +8,10 @@ else is a bug and is allowed to show a traceback.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 
 class OodK8sError(Exception):
@@ -149,3 +152,23 @@ def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
         print(f"{prog}: internal error ({type(exc).__name__}); please report it to your administrator "
               "(OOD_K8S_DEBUG=1 shows the details)", file=sys.stderr)
         return 70
+
+
+def exit_now(code: int) -> NoReturn:
+    """End a one-shot command process at once: flush its output, skip the interpreter's teardown.
+
+    OOD starts ``ood-k8s-psij`` for every status poll and kubectl starts the credential plugin for
+    every command; tearing down the ~150 modules they load (freeing each module's objects) costs
+    such a process 7-15 ms on a 2-core portal, more than its API requests.  Only for processes
+    with nothing left to finish: no threads, no temporary files, no logging handlers -- their
+    files are closed, their locks go with the process.
+    """
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 120  # what Python exits with when it cannot flush stdout
+    os._exit(code)

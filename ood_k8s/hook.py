@@ -44,6 +44,7 @@ from .errors import (
     OodK8sError,
     SecurityError,
     UsageError,
+    exit_now,
 )
 
 if TYPE_CHECKING:
@@ -239,5 +240,10 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
     return EXIT_OK
 
 
+def cli() -> None:
+    """The ``ood-k8s-pre-hook`` command (one process per login: see :func:`~ood_k8s.errors.exit_now`)."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -5,16 +5,15 @@ too.  Functions elsewhere take an :class:`Identity`, so tests can pass one direc
 tests give the real NSS lookup test users through nss_wrapper.
 """
 
-from __future__ import annotations
-
 import os
-from dataclasses import dataclass
+from typing import NamedTuple, Union
 
 from .errors import UsageError
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: importing dataclasses (and with it inspect) would be the
+    # largest part of an OOD status poll, which looks the user up.
     username: str
     uid: int
     gid: int
@@ -22,7 +21,7 @@ class Identity:
     groups: tuple[str, ...] = ()     # names of all groups, primary first
     gids: tuple[int, ...] = ()       # supplementary gids (primary excluded), sorted
 
-    def in_any(self, groups: list[str] | tuple[str, ...]) -> bool:
+    def in_any(self, groups: Union[list[str], tuple[str, ...]]) -> bool:
         """True if ``groups`` is empty (no restriction) or the user is in one of them."""
         return not groups or any(g in self.groups for g in groups)
 

@@ -16,15 +16,12 @@ errors are retried with exponential backoff that honours ``Retry-After``; a 401 
 ask its token source for a fresh token once, as kubectl does with exec plugins.
 """
 
-from __future__ import annotations
-
+import _thread  # threading's own primitives, without importing threading: ~2 ms of every poll
 import json
 import socket
 import ssl
-import threading
 import time
-from typing import Any, Callable, NamedTuple
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from .errors import (
     AlreadyExists,
@@ -117,18 +114,18 @@ class _Connection:
     """One HTTP/1.1 keep-alive connection: requests with Content-Length bodies, responses with
     Content-Length, chunked or close-delimited bodies -- all the API server and its proxies send."""
 
-    def __init__(self, host: str, port: int, context: ssl.SSLContext | None, timeout: float) -> None:
+    def __init__(self, host: str, port: int, context: Optional[ssl.SSLContext], timeout: float) -> None:
         self.host, self.port, self.context, self.timeout = host, port, context, timeout
         default = 443 if context is not None else 80
         shown = f"[{host}]" if ":" in host else host
         self.host_header = shown if port == default else f"{shown}:{port}"
-        self.sock: socket.socket | None = None
+        self.sock: Optional[socket.socket] = None
         self.reader: Any = None
 
     def _connect(self) -> None:
         # An ASCII host goes as bytes: as a str, the resolver and ssl would import the idna codec
         # (and unicodedata) to encode it, ~2 ms of every poll.
-        name: str | bytes = self.host.encode("ascii") if self.host.isascii() else self.host
+        name: Union[str, bytes] = self.host.encode("ascii") if self.host.isascii() else self.host
         sock = socket.create_connection((name, self.port), self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -148,7 +145,7 @@ class _Connection:
         if sock is not None:
             sock.close()
 
-    def request(self, method: str, target: str, body: bytes | None,
+    def request(self, method: str, target: str, body: Optional[bytes],
                 headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         """Send one request, read its response; the connection stays open unless the server ends it."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
@@ -249,33 +246,63 @@ def _segment(value: str) -> str:
     """
     if not value or value in (".", "..") or "/" in value or "%" in value:
         raise Invalid(f"invalid object name {value!r}", "names are DNS-1123 labels or subdomains")
-    return quote(value, safe="")
+    return _percent(value)
+
+
+# URLs are built and parsed here rather than with urllib.parse, whose import (with ipaddress) is
+# ~4 ms of every OOD status poll; what an API server URL and a request target need is this small.
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _percent(value: str) -> str:
+    """RFC 3986 percent-encoding of all but unreserved characters (``quote(value, safe="")``)."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in value.encode())
+
+
+def _query(params: dict[str, Any]) -> str:
+    return "&".join(f"{_percent(str(k))}={_percent(str(v))}" for k, v in params.items())
+
+
+def server_address(server: str) -> tuple[bool, str, int, str]:
+    """``(https, host, port, base path)`` of an API server URL such as ``https://10.0.0.1:6443``,
+    ``https://[fd00::1]`` or ``https://proxy.example.edu/k8s``; raises :class:`Unavailable` for
+    anything else (another scheme, user info, a query, a bad port)."""
+    scheme, sep, rest = server.partition("://")
+    authority, _, path = rest.partition("/")
+    if authority.startswith("["):  # an IPv6 literal: [addr] or [addr]:port
+        host, bracket, port = authority[1:].partition("]")
+        ok = bool(bracket) and ":" in host and port[:1] in ("", ":")
+        port = port[1:]
+    else:
+        host, _, port = authority.partition(":")
+        ok = ":" not in port
+    https = scheme.lower() == "https"
+    ok = ok and bool(sep) and scheme.lower() in ("https", "http") and bool(host) and \
+        not any(c in server for c in "@?#\\ \t\r\n") and \
+        (port == "" or (port.isascii() and port.isdigit() and 0 < int(port) < 65536))
+    if not ok:
+        raise Unavailable(f"invalid API server URL {server!r}", "set cluster.server to https://HOST:PORT")
+    return https, host.lower(), int(port) if port else (443 if https else 80), ("/" + path).rstrip("/")
 
 
 class KubeClient:
     """Kubernetes API client. Thread safe: each thread keeps its own keep-alive connection."""
 
-    def __init__(self, server: str, *, token: Callable[[bool], str] | str | None = None,
-                 ca_file: str | None = None, ca_data: bytes | None = None, insecure: bool = False,
-                 client_cert: tuple[str, str] | None = None, timeout: float = 10.0, retries: int = 4,
+    def __init__(self, server: str, *, token: Optional[Union[Callable[[bool], str], str]] = None,
+                 ca_file: Optional[str] = None, ca_data: Optional[bytes] = None, insecure: bool = False,
+                 client_cert: Optional[tuple[str, str]] = None, timeout: float = 10.0, retries: int = 4,
                  field_manager: str = FIELD_MANAGER, sleep: Callable[[float], None] = time.sleep) -> None:
-        parts = urlsplit(server)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise Unavailable(f"invalid API server URL {server!r}", "set cluster.server to https://HOST:PORT")
+        self._https, self._host, self._port, self._base = server_address(server)
         self.server = server.rstrip("/")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (443 if self._https else 80)
-        self._base = parts.path.rstrip("/")
         self._token = (lambda refresh=False: token) if isinstance(token, str) or token is None else token
         self.timeout = timeout
         self.retries = retries
         self.field_manager = field_manager
         self._sleep = sleep
-        self._local = threading.local()
-        self._lock = threading.Lock()
+        self._connections: dict[int, _Connection] = {}  # by thread: one keep-alive connection each
+        self._lock = _thread.allocate_lock()
         self.round_trips = 0
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: Optional[ssl.SSLContext] = None
         if self._https:
             ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data.decode() if ca_data else None)
             if insecure:
@@ -288,22 +315,27 @@ class KubeClient:
     # --- transport ---------------------------------------------------------------------------
 
     def _connection(self) -> _Connection:
-        conn = getattr(self._local, "conn", None)
+        # A thread ident is reused only after its thread ended, so a connection is never shared.
+        ident = _thread.get_ident()
+        conn = self._connections.get(ident)
         if conn is None:
-            conn = _Connection(self._host, self._port, self._ssl, self.timeout)
-            self._local.conn = conn
+            conn = self._connections[ident] = _Connection(self._host, self._port, self._ssl, self.timeout)
         return conn
 
     def _drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
+        conn = self._connections.pop(_thread.get_ident(), None)
         if conn is not None:
             conn.close()
-            self._local.conn = None
 
     def close(self) -> None:
-        self._drop_connection()
+        """Close every thread's connection; call it when no request is in flight."""
+        with self._lock:
+            conns = list(self._connections.values())
+            self._connections.clear()
+        for conn in conns:
+            conn.close()
 
-    def _send(self, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, dict, bytes]:
+    def _send(self, method: str, url: str, body: Optional[bytes], headers: dict[str, str]) -> tuple[int, dict, bytes]:
         conn = self._connection()
         with self._lock:
             self.round_trips += 1
@@ -313,13 +345,13 @@ class KubeClient:
             self._drop_connection()
             raise
 
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
+    def request(self, method: str, path: str, *, query: Optional[dict[str, Any]] = None, body: Any = None,
                 content_type: str = "application/json") -> Any:
         """One API call with retries; returns the decoded JSON body (or None for an empty one)."""
         url = self._base + path
         q = {k: v for k, v in (query or {}).items() if v is not None}
         if q:
-            url += "?" + urlencode(q)
+            url += "?" + _query(q)
         payload = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         refreshed = False
         attempt = 0
@@ -353,7 +385,7 @@ class KubeClient:
             return json.loads(data) if data else None
 
     @staticmethod
-    def _backoff(attempt: int, retry_after: str | None) -> float:
+    def _backoff(attempt: int, retry_after: Optional[str]) -> float:
         if retry_after:
             try:
                 return min(float(retry_after), 30.0)
@@ -363,7 +395,7 @@ class KubeClient:
 
     # --- paths ---------------------------------------------------------------------------------
 
-    def path(self, kind: str, name: str | None = None, namespace: str | None = None, sub: str = "") -> str:
+    def path(self, kind: str, name: Optional[str] = None, namespace: Optional[str] = None, sub: str = "") -> str:
         r = resource(kind)
         p = r.prefix
         if r.namespaced and namespace is not None:
@@ -377,23 +409,23 @@ class KubeClient:
 
     # --- verbs ---------------------------------------------------------------------------------
 
-    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+    def get(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
         return self.request("GET", self.path(kind, name, namespace))
 
-    def get_or_none(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get_or_none(self, kind: str, name: str, namespace: Optional[str] = None) -> Optional[dict[str, Any]]:
         try:
             return self.get(kind, name, namespace)
         except NotFound:
             return None
 
-    def list(self, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
-             field_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(self, kind: str, namespace: Optional[str] = None, *, label_selector: Optional[str] = None,
+             field_selector: Optional[str] = None) -> list[dict[str, Any]]:
         """Items of a list call (all namespaces when ``namespace`` is None for a namespaced kind)."""
         data = self.request("GET", self.path(kind, namespace=namespace),
                             query={"labelSelector": label_selector, "fieldSelector": field_selector})
         return data.get("items") or []
 
-    def create(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any], namespace: Optional[str] = None) -> dict[str, Any]:
         ns = namespace or obj.get("metadata", {}).get("namespace")
         return self.request("POST", self.path(obj["kind"], namespace=ns), body=obj)
 
@@ -401,7 +433,7 @@ class KubeClient:
         meta = obj["metadata"]
         return self.request("PUT", self.path(obj["kind"], meta["name"], meta.get("namespace")), body=obj)
 
-    def patch(self, kind: str, name: str, patch: Any, namespace: str | None = None, *,
+    def patch(self, kind: str, name: str, patch: Any, namespace: Optional[str] = None, *,
               patch_type: str = "merge", sub: str = "") -> dict[str, Any]:
         ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
                  "strategic": "application/strategic-merge-patch+json"}[patch_type]
@@ -416,8 +448,8 @@ class KubeClient:
         return self.request("PATCH", self.path(obj["kind"], meta["name"], meta.get("namespace")), body=obj,
                             content_type="application/apply-patch+yaml", query=query)
 
-    def delete(self, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Background",
-               grace_period: int | None = None, missing_ok: bool = False) -> dict[str, Any] | None:
+    def delete(self, kind: str, name: str, namespace: Optional[str] = None, *, propagation: str = "Background",
+               grace_period: Optional[int] = None, missing_ok: bool = False) -> Optional[dict[str, Any]]:
         body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
         if grace_period is not None:
             body["gracePeriodSeconds"] = grace_period
@@ -431,8 +463,8 @@ class KubeClient:
     def version(self) -> dict[str, Any]:
         return self.request("GET", "/version")
 
-    def can_i(self, verb: str, kind: str, namespace: str | None = None, name: str | None = None,
-              subresource: str | None = None) -> bool:
+    def can_i(self, verb: str, kind: str, namespace: Optional[str] = None, name: Optional[str] = None,
+              subresource: Optional[str] = None) -> bool:
         r = resource(kind)
         attrs = {"verb": verb, "group": r.api_version.rpartition("/")[0], "resource": r.plural}
         for key, value in (("namespace", namespace), ("name", name), ("subresource", subresource)):

@@ -8,13 +8,11 @@ memory -- and, when ``cache_dir`` is given (the root-side provisioner), on disk 
 so the hook's fast path does not start an ``aws`` process on every login.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 import os
 import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from .errors import ConfigError, CredentialError
 from .kube import KubeClient
@@ -25,14 +23,14 @@ EXEC_API = "client.authentication.k8s.io/v1"
 class Endpoint(NamedTuple):
     # A NamedTuple, not a dataclass: cheaper to define in every per-poll process.
     server: str
-    ca_file: str | None = None
-    ca_data: bytes | None = None
+    ca_file: Optional[str] = None
+    ca_data: Optional[bytes] = None
     insecure: bool = False
-    token: str | None = None
-    token_file: str | None = None
-    client_cert: tuple[str, str] | None = None
-    exec: dict[str, Any] | None = None
-    namespace: str | None = None
+    token: Optional[str] = None
+    token_file: Optional[str] = None
+    client_cert: Optional[tuple[str, str]] = None
+    exec: Optional[dict[str, Any]] = None
+    namespace: Optional[str] = None
     base_dir: str = "."
 
     def __repr__(self) -> str:  # never a token in a log line or traceback
@@ -63,7 +61,7 @@ def _named(entries: Any, name: str, what: str, path: str) -> dict[str, Any]:
     raise ConfigError(f"kubeconfig {path}: no {what} named {name!r}", "fix the context or the file")
 
 
-def resolve(kc: dict[str, Any], context: str | None = None, path: str = "<kubeconfig>") -> Endpoint:
+def resolve(kc: dict[str, Any], context: Optional[str] = None, path: str = "<kubeconfig>") -> Endpoint:
     """The endpoint and credentials of ``context`` (default: current-context)."""
     ctx_name = context or kc.get("current-context")
     if not ctx_name:
@@ -73,7 +71,7 @@ def resolve(kc: dict[str, Any], context: str | None = None, path: str = "<kubeco
     user = _named(kc.get("users"), ctx.get("user", ""), "user", path) if ctx.get("user") else {}
     base = os.path.dirname(os.path.abspath(path)) if path != "<kubeconfig>" else "."
 
-    def rel(p: str | None) -> str | None:
+    def rel(p: Optional[str]) -> Optional[str]:
         return None if not p else (p if os.path.isabs(p) else os.path.join(base, p))
 
     cert = None
@@ -112,16 +110,16 @@ def _materialise_cert(cert_b64: str, key_b64: str) -> tuple[str, str]:
 class ExecPlugin:
     """Runs a client-go exec credential plugin and caches its token until it expires."""
 
-    def __init__(self, spec: dict[str, Any], server: str, cache_dir: str | None = None,
+    def __init__(self, spec: dict[str, Any], server: str, cache_dir: Optional[str] = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.spec = spec
         self.server = server
         self.cache_dir = cache_dir
         self.clock = clock
-        self._token: str | None = None
+        self._token: Optional[str] = None
         self._expiry = 0.0
 
-    def _cache_path(self) -> str | None:
+    def _cache_path(self) -> Optional[str]:
         if not self.cache_dir:
             return None
         import hashlib
@@ -180,7 +178,7 @@ class ExecPlugin:
         return token, _parse_time(status.get("expirationTimestamp"))
 
 
-def _parse_time(value: str | None) -> float:
+def _parse_time(value: Optional[str]) -> float:
     if not value:
         return 0.0
     from datetime import datetime
@@ -193,11 +191,11 @@ def is_ood_k8s_plugin(spec: dict[str, Any]) -> bool:
         (spec.get("args") or [""])[0] == "credential"
 
 
-def client(path: str, context: str | None = None, *, timeout: float = 10.0, retries: int = 4,
-           exec_cache_dir: str | None = None, sleep: Callable[[float], None] = time.sleep) -> KubeClient:
+def client(path: str, context: Optional[str] = None, *, timeout: float = 10.0, retries: int = 4,
+           exec_cache_dir: Optional[str] = None, sleep: Callable[[float], None] = time.sleep) -> KubeClient:
     """A client for the given kubeconfig context."""
     ep = resolve(read(path), context, path)
-    token: Callable[[bool], str] | str | None = ep.token
+    token: Optional[Union[Callable[[bool], str], str]] = ep.token
     if ep.token_file:
         token_file = ep.token_file
 
@@ -215,8 +213,8 @@ def client(path: str, context: str | None = None, *, timeout: float = 10.0, retr
                       client_cert=ep.client_cert, timeout=timeout, retries=retries, sleep=sleep)
 
 
-def merge(existing: dict[str, Any] | None, *, name: str, cluster: dict[str, Any], user: dict[str, Any],
-          namespace: str | None = None, make_current: bool = True) -> dict[str, Any]:
+def merge(existing: Optional[dict[str, Any]], *, name: str, cluster: dict[str, Any], user: dict[str, Any],
+          namespace: Optional[str] = None, make_current: bool = True) -> dict[str, Any]:
     """``existing`` with a cluster, user and context all called ``name`` added or replaced.
 
     Entries with other names -- the user's other clusters -- are kept untouched, in order.

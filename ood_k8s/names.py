@@ -15,8 +15,6 @@ anything outside the portable user-name alphabet; uppercase, ``.`` and ``@`` are
 e-mail style names) and simply get a hashed slug.
 """
 
-from __future__ import annotations
-
 import re
 from typing import NamedTuple
 

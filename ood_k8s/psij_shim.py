@@ -27,7 +27,7 @@ import os
 import sys
 from typing import Any, Sequence
 
-from .errors import SecurityError, UsageError, run_guarded
+from .errors import SecurityError, UsageError, exit_now, run_guarded
 
 VERBS = {"submit.py": "submit", "get_info.py": "info", "delete.py": "delete", "hold.py": "hold",
          "release.py": "release"}
@@ -263,5 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_guarded("ood-k8s-psij", lambda: run(args))
 
 
+def cli() -> None:
+    """The ``ood-k8s-psij`` command (one process per OOD poll: see :func:`~ood_k8s.errors.exit_now`)."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

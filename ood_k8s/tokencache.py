@@ -15,14 +15,12 @@ lock; the lock only serialises minting and refreshing (one refresh instead of a 
 and no lost rotated refresh token).
 """
 
-from __future__ import annotations
-
 import contextlib
 import json
 import os
 import stat
 import time
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple, Optional
 
 from . import fsutil, names
 from .errors import CredentialError, OodK8sError, SecurityError
@@ -58,7 +56,7 @@ class Tokens(NamedTuple):
     def refresh_valid(self, now: float, ahead: float = 0.0) -> bool:
         return bool(self.refresh_token) and now + ahead < self.refresh_expires_at
 
-    def replace(self, **changes: Any) -> Tokens:
+    def replace(self, **changes: Any) -> "Tokens":
         return self._replace(**changes)
 
     def __repr__(self) -> str:  # tokens never reach a log line through repr()
@@ -71,7 +69,7 @@ _TYPES: dict[str, type] = {"id_token": str, "id_expires_at": float, "refresh_tok
                            "updated_at": float}
 
 
-def _decode(data: bytes) -> Tokens | None:
+def _decode(data: bytes) -> Optional[Tokens]:
     """Parse a cache file; anything malformed (it is user-writable) reads as no cache."""
     try:
         raw = json.loads(data)
@@ -97,7 +95,7 @@ class TokenCache:
     """The token cache of one user. ``owner`` (uid, gid) is given when root writes for the user."""
 
     def __init__(self, directory: str, username: str, *, clock: Callable[[], float] = time.time,
-                 owner: tuple[int, int] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 owner: Optional[tuple[int, int]] = None, sleep: Callable[[float], None] = time.sleep,
                  lock_timeout: float = 30.0) -> None:
         names.check_username(username)
         self.directory = directory
@@ -113,7 +111,7 @@ class TokenCache:
 
     # --- directories --------------------------------------------------------------------------
 
-    def _open_user_dir(self, create: bool) -> int | None:
+    def _open_user_dir(self, create: bool) -> Optional[int]:
         """Descriptor of the user's directory; None if it does not exist and create is False."""
         if create and self.owner is not None:
             self._ensure_base()
@@ -154,7 +152,7 @@ class TokenCache:
 
     # --- reading and writing --------------------------------------------------------------------
 
-    def read(self) -> Tokens | None:
+    def read(self) -> Optional[Tokens]:
         """The cached tokens, or None when there are none (or the file is unusable)."""
         fd = self._open_user_dir(create=False)
         if fd is None:
@@ -238,7 +236,7 @@ class TokenCache:
             os.close(base)
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[TokenCache]:
+    def locked(self) -> "Iterator[TokenCache]":
         """Hold the user's cache lock (re-entrant within this object).
 
         Waits at most ``lock_timeout`` seconds: the lock file belongs to the user, and a process of

@@ -37,7 +37,8 @@ def _no_site_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def replace(obj: Any, **changes: Any) -> Any:
-    """dataclasses.replace that accepts dotted paths: replace(cfg, **{"cluster.server": url})."""
+    """A copy of a config section, an Identity or a dataclass with ``changes``; dotted paths reach into
+    sections: replace(cfg, **{"cluster.server": url})."""
     nested: dict[str, dict[str, Any]] = {}
     flat: dict[str, Any] = {}
     for key, value in changes.items():
@@ -48,6 +49,10 @@ def replace(obj: Any, **changes: Any) -> Any:
             flat[key] = value
     for head, sub in nested.items():
         flat[head] = replace(getattr(obj, head), **sub)
+    if config_mod.is_section(obj):
+        return config_mod.replace(obj, **flat)
+    if isinstance(obj, tuple):  # a NamedTuple (Identity)
+        return obj._replace(**flat)
     return dataclasses.replace(obj, **flat)
 
 

@@ -101,7 +101,7 @@ def test_group_memberships_are_mirrored_and_unmapped_ones_kept(pool: Pool, make_
     for g in ("staff", "admins"):
         pool.idp.create_group(UserPoolId=pool.pool_id, GroupName=g)
         pool.idp.admin_add_user_to_group(UserPoolId=pool.pool_id, Username="alice", GroupName=g)
-    left_gpu = ALICE.__class__(**{**ALICE.__dict__, "groups": ("alice", "students")})
+    left_gpu = ALICE._replace(groups=("alice", "students"))
     assert cognito.ensure_user(cfg, left_gpu) == ["removed alice from Cognito group gpu",
                                                   "removed alice from Cognito group staff"]
     assert groups_of(pool, "alice") == ["admins", "students"]
@@ -214,7 +214,7 @@ def test_bad_usernames_make_no_call(pool: Pool, make_config, bad: str) -> None:
     with pytest.raises(errors.UsageError):
         cognito.mint_tokens(cfg, bad, cli=rec)
     with pytest.raises(errors.UsageError):
-        cognito.ensure_user(cfg, ALICE.__class__(**{**ALICE.__dict__, "username": bad}), cli=rec)
+        cognito.ensure_user(cfg, ALICE._replace(username=bad), cli=rec)
     assert rec.calls == []
 
 

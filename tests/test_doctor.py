@@ -18,7 +18,7 @@ from ood_k8s.doctor import Check
 from ood_k8s.identity import Identity
 from ood_k8s.kube import KubeClient
 from ood_k8s.tokencache import TokenCache, Tokens
-from tests.conftest import ALICE
+from tests.conftest import ALICE, replace
 
 NOW = 1_800_000_000.0
 
@@ -88,7 +88,7 @@ def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tm
                     "metadata": {"name": "efs.csi.aws.com"}, "spec": {"attachRequired": False}})
     fake_kube.seed(_node("ip-10-0-1-1", {"karpenter.sh/nodepool": "gpu-t4"}, 1))
     fake_kube.seed(_node("ip-10-0-1-2", {"kubernetes.io/os": "linux"}, None))
-    return Site(cfg, fake_kube, kube, cognito, efs, dataclasses.replace(ALICE, home=str(home_root / "alice")))
+    return Site(cfg, fake_kube, kube, cognito, efs, replace(ALICE, home=str(home_root / "alice")))
 
 
 @pytest.fixture

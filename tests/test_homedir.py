@@ -5,7 +5,6 @@ These run as root (as the hook does), so chown and foreign owners are real.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from ood_k8s import homedir, storage
 from ood_k8s.errors import OodK8sError, SecurityError
 from ood_k8s.identity import Identity
-from tests.conftest import ALICE, BOB
+from tests.conftest import ALICE, BOB, replace
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="home creation is done as root (chown)")
 
@@ -42,7 +41,7 @@ def skel(tmp_path: Path) -> Path:
 
 
 def user(root: Path, base: Identity = ALICE, name: str | None = None) -> Identity:
-    return dataclasses.replace(base, home=str(root / (name or base.username)))
+    return replace(base, home=str(root / (name or base.username)))
 
 
 def snapshot(path: Path) -> list[tuple[str, int, int, int, str]]:
@@ -208,7 +207,7 @@ def test_symlink_on_the_way_is_not_followed(root: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (root / "students").symlink_to(elsewhere)
-    ident = dataclasses.replace(ALICE, home=str(root / "students" / "alice"))
+    ident = replace(ALICE, home=str(root / "students" / "alice"))
     with pytest.raises(SecurityError, match="students is a symbolic link"):
         homedir.ensure_home(ident, str(root), None)
     assert os.listdir(elsewhere) == []
@@ -216,13 +215,13 @@ def test_symlink_on_the_way_is_not_followed(root: Path, tmp_path: Path) -> None:
 
 def test_nested_home_under_real_directories_is_created(root: Path) -> None:
     (root / "students").mkdir(mode=0o755)
-    ident = dataclasses.replace(ALICE, home=str(root / "students" / "alice"))
+    ident = replace(ALICE, home=str(root / "students" / "alice"))
     assert homedir.ensure_home(ident, str(root), None) is True
     assert os.stat(ident.home).st_uid == 20001
 
 
 def test_missing_parent_is_not_created(root: Path) -> None:
-    ident = dataclasses.replace(ALICE, home=str(root / "students" / "alice"))
+    ident = replace(ALICE, home=str(root / "students" / "alice"))
     with pytest.raises(OodK8sError, match="create the parent directory first"):
         homedir.ensure_home(ident, str(root), None)
     assert os.listdir(root) == []
@@ -255,7 +254,7 @@ def test_world_writable_parent_without_sticky_bit_is_refused(root: Path) -> None
 
 
 def test_outside_home_root_is_never_created(root: Path, tmp_path: Path) -> None:
-    ident = dataclasses.replace(ALICE, home=str(tmp_path / "other" / "alice"))
+    ident = replace(ALICE, home=str(tmp_path / "other" / "alice"))
     (tmp_path / "other").mkdir()
     assert homedir.ensure_home(ident, str(root), None) is False
     assert not os.path.exists(ident.home)
@@ -264,12 +263,12 @@ def test_outside_home_root_is_never_created(root: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("home", ["relative/alice", "/home/../etc/alice", "/home//alice", "/home/alice/"])
 def test_unnormalised_home_paths_are_refused(home: str) -> None:
     with pytest.raises(SecurityError, match="not a normalised absolute path"):
-        homedir.ensure_home(dataclasses.replace(ALICE, home=home), "/home", None)
+        homedir.ensure_home(replace(ALICE, home=home), "/home", None)
 
 
 def test_root_uid_is_refused(root: Path) -> None:
     with pytest.raises(SecurityError, match="root's"):
-        homedir.ensure_home(dataclasses.replace(ALICE, uid=0, home=str(root / "alice")), str(root), None)
+        homedir.ensure_home(replace(ALICE, uid=0, home=str(root / "alice")), str(root), None)
     assert os.listdir(root) == []
 
 

@@ -81,7 +81,7 @@ def world(aws: str, fake_kube: Any, make_config: Any, tmp_path: Path) -> Iterato
     home = os.path.join(top, "alice")
     os.mkdir(home, 0o700)
     os.chown(home, ALICE.uid, ALICE.gid)
-    ident = Identity(**{**ALICE.__dict__, "home": home})
+    ident = ALICE._replace(home=home)
     cfg = pool.config(make_config, **{
         "cluster.server": fake_kube.url, "cluster.certificate_authority": fake_kube.ca_file,
         "users.token_cache_dir": str(tmp_path / "tokens"), "auth.credential_command": str(wrapper)})

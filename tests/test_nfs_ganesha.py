@@ -26,7 +26,7 @@ import pytest
 
 from ood_k8s import storage
 from ood_k8s.identity import Identity
-from tests.conftest import ALICE, BOB
+from tests.conftest import ALICE, BOB, replace
 
 GANESHA = "/usr/bin/ganesha.nfsd"
 NEEDED = {GANESHA: "nfs-ganesha and nfs-ganesha-vfs", "nfs-cp": "libnfs-utils", "nfs-ls": "libnfs-utils"}
@@ -117,7 +117,7 @@ def portal(tmp_path: Path) -> tuple[Path, Identity]:
     skel = tmp_path / "skel"
     skel.mkdir()
     (skel / ".bashrc").write_text("# site bashrc\n")
-    return root, dataclasses.replace(ALICE, home=str(root / "alice"))
+    return root, replace(ALICE, home=str(root / "alice"))
 
 
 def make_home(root: Path, ident: Identity, make_config: Any) -> None:
@@ -179,7 +179,7 @@ def test_access_point_like_export_writes_as_the_user_whatever_uid_the_pod_claims
         assert (st.st_uid, st.st_gid) == (20001, 20001)
     # the client cannot reach the real parent (where bob's home is): above the export is only the
     # server's pseudo root, as above an access point's root directory
-    make_home(root, dataclasses.replace(BOB, home=str(root / "bob")), make_config)
+    make_home(root, replace(BOB, home=str(root / "bob")), make_config)
     above = nfs.run("nfs-ls", nfs.url("/ap-alice/..", 0, 0))
     assert above.returncode == 0, above.stderr
     assert [line.split()[-1] for line in above.stdout.splitlines()] == ["ap-alice"]

@@ -18,7 +18,7 @@ from ood_k8s.identity import Identity
 from ood_k8s.kube import KubeClient
 from ood_k8s.schema import supported_versions
 from ood_k8s.storage import StorageResult
-from tests.conftest import ALICE, BOB
+from tests.conftest import ALICE, BOB, replace
 from tests.hostile import assert_injection_proof
 
 NOW = "2025-03-01T12:00:00Z"
@@ -227,12 +227,12 @@ def test_hash_is_stable_and_covers_every_input(cfg: Any, make_config: Any) -> No
     assert base == provision.desired_hash(cfg, ALICE, dict(fp)) and base.startswith("sha256:")
     site = cfg.templates.site_dir
     variants = [
-        provision.desired_hash(cfg, dataclasses.replace(ALICE, uid=20005), fp),
-        provision.desired_hash(cfg, dataclasses.replace(ALICE, gid=1), fp),
-        provision.desired_hash(cfg, dataclasses.replace(ALICE, groups=("alice",)), fp),
+        provision.desired_hash(cfg, replace(ALICE, uid=20005), fp),
+        provision.desired_hash(cfg, replace(ALICE, gid=1), fp),
+        provision.desired_hash(cfg, replace(ALICE, groups=("alice",)), fp),
         # what the namespace records for the admission guard
-        provision.desired_hash(cfg, dataclasses.replace(ALICE, gids=(30001,)), fp),
-        provision.desired_hash(cfg, dataclasses.replace(ALICE, home="/home2/alice"), fp),
+        provision.desired_hash(cfg, replace(ALICE, gids=(30001,)), fp),
+        provision.desired_hash(cfg, replace(ALICE, home="/home2/alice"), fp),
         provision.desired_hash(cfg, ALICE, {"mode": "efs", "access_point_key": "x"}),
         provision.desired_hash(make_config(**{"templates.site_dir": site, "users.quota.pods": 5}), ALICE, fp),
         provision.desired_hash(make_config(**{"templates.site_dir": site, "users.pod_security": "baseline"}),
@@ -251,7 +251,7 @@ def test_hash_is_stable_and_covers_every_input(cfg: Any, make_config: Any) -> No
         (Path(__file__).parent.parent / "templates/user/rolebinding.yaml.j2").read_text() + "\n# edited\n")
     assert provision.desired_hash(cfg, ALICE, fp) != base
     # what does not shape a user's objects does not force a re-provisioning
-    assert provision.desired_hash(dataclasses.replace(cfg, jobs=dataclasses.replace(cfg.jobs, default_walltime=60)),
+    assert provision.desired_hash(replace(cfg, jobs=replace(cfg.jobs, default_walltime=60)),
                                   ALICE, fp) == provision.desired_hash(cfg, ALICE, fp)
 
 
@@ -260,7 +260,7 @@ def test_hash_is_stable_and_covers_every_input(cfg: Any, make_config: Any) -> No
 
 def test_first_login_provisions_everything_and_writes_the_hash_last(cfg: Any, client: KubeClient,
                                                                     fake_kube: Any) -> None:
-    cfg = dataclasses.replace(cfg, users=dataclasses.replace(cfg.users, image_pull_secret=dataclasses.replace(
+    cfg = replace(cfg, users=replace(cfg.users, image_pull_secret=replace(
         cfg.users.image_pull_secret, name="regcred", dockerconfigjson="{}")))
     storage, cognito = FakeStorage(), FakeCognito()
     out = ensure(cfg, client, storage=storage, cognito=cognito)
@@ -328,12 +328,12 @@ def test_dropped_connections_are_retried(cfg: Any, client: KubeClient, fake_kube
 
 
 def test_a_config_change_updates_and_prunes(cfg: Any, client: KubeClient, fake_kube: Any) -> None:
-    with_secret = dataclasses.replace(cfg, users=dataclasses.replace(cfg.users, image_pull_secret=dataclasses.replace(
+    with_secret = replace(cfg, users=replace(cfg.users, image_pull_secret=replace(
         cfg.users.image_pull_secret, name="regcred", dockerconfigjson="{}")))
     ensure(with_secret, client)
     assert fake_kube.get("secrets", "regcred", "ood-alice") is not None
-    changed = dataclasses.replace(cfg, users=dataclasses.replace(cfg.users, cluster_role="ood-student",
-                                                                  quota=dataclasses.replace(cfg.users.quota, pods=9)))
+    changed = replace(cfg, users=replace(cfg.users, cluster_role="ood-student",
+                                                                  quota=replace(cfg.users.quota, pods=9)))
     out = ensure(changed, client)
     assert out.action == "updated"
     assert "deleted Secret/regcred" in out.changes
@@ -346,13 +346,13 @@ def test_a_config_change_updates_and_prunes(cfg: Any, client: KubeClient, fake_k
 def test_new_groups_reprovision(cfg: Any, client: KubeClient) -> None:
     ensure(cfg, client)
     cognito = FakeCognito()
-    out = ensure(cfg, client, ALICE.__class__(**{**dataclasses.asdict(ALICE), "groups": ("alice", "students")}),
+    out = ensure(cfg, client, ALICE._replace(groups=("alice", "students")),
                  cognito=cognito)
     assert out.action == "updated" and cognito.calls == ["ensure_user alice dry_run=False"]
 
 
 def test_oidc_mode_never_calls_cognito(cfg: Any, client: KubeClient) -> None:
-    cfg = dataclasses.replace(cfg, auth=dataclasses.replace(cfg.auth, mode="oidc"))
+    cfg = replace(cfg, auth=replace(cfg.auth, mode="oidc"))
     cognito = FakeCognito()
     assert ensure(cfg, client, cognito=cognito).action == "created"
     assert cognito.calls == []
@@ -442,13 +442,13 @@ def test_dry_run_on_a_new_user_lists_creations_and_writes_nothing(cfg: Any, clie
 
 def test_dry_run_shows_field_changes_and_redacts_secret_data(cfg: Any, client: KubeClient, fake_kube: Any) -> None:
     def with_secret(c: Any, data: str, **users: Any) -> Any:
-        return dataclasses.replace(c, users=dataclasses.replace(c.users, image_pull_secret=dataclasses.replace(
+        return replace(c, users=replace(c.users, image_pull_secret=replace(
             c.users.image_pull_secret, name="regcred", dockerconfigjson=data), **users))
 
     ensure(with_secret(cfg, '{"auths":{"old":{}}}'), client)
     assert ensure(with_secret(cfg, '{"auths":{"old":{}}}'), client, dry_run=True).action == "current"
     fake_kube.reset_requests()
-    changed = with_secret(cfg, '{"auths":{"new":{}}}', quota=dataclasses.replace(cfg.users.quota, pods=9),
+    changed = with_secret(cfg, '{"auths":{"new":{}}}', quota=replace(cfg.users.quota, pods=9),
                           cluster_role="ood-student")
     out = ensure(changed, client, dry_run=True)
     assert out.action == "would-update"
@@ -544,7 +544,7 @@ def test_the_namespace_records_what_the_admission_guard_reads(cfg: Any, client: 
         "ood-k8s.io/uid": "20001", "ood-k8s.io/gid": "20001", "ood-k8s.io/supplemental-gids": "30001,30002",
         "ood-k8s.io/home": "/home/alice"}
     # a change of groups re-provisions (the hash covers it) and the record follows; none is "" not absent
-    out = ensure(cfg, client, dataclasses.replace(ALICE, gids=()))
+    out = ensure(cfg, client, replace(ALICE, gids=()))
     assert out.action == "updated"
     assert fake_kube.get("namespaces", "ood-alice")["metadata"]["annotations"][names.GIDS_ANNOTATION] == ""
 
@@ -585,7 +585,7 @@ def test_teardown_refuses_a_foreign_namespace_and_bad_options(cfg: Any, client: 
     with pytest.raises(SecurityError):
         provision.teardown(cfg, "alice", client, lookup=lambda u: ALICE, storage=FakeStorage())
     assert fake_kube.get("namespaces", "ood-alice")["status"]["phase"] == "Active"
-    oidc = dataclasses.replace(cfg, auth=dataclasses.replace(cfg.auth, mode="oidc"))
+    oidc = replace(cfg, auth=replace(cfg.auth, mode="oidc"))
     with pytest.raises(UsageError, match=r"needs auth\.mode: cognito"):
         provision.teardown(oidc, "alice", client, delete_cognito_user=True)
     with pytest.raises(UsageError):

@@ -57,7 +57,7 @@ def ood_psij_request(site: dict[str, Any], content: str, **opts: Any) -> dict[st
 
 def shim(site: dict[str, Any], *args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``python3 <gem>/psij/<script> args`` with python3 overridden by ood-k8s-psij (bin_overrides)."""
-    entry = "import sys; from ood_k8s.psij_shim import main; sys.exit(main())"
+    entry = "from ood_k8s.psij_shim import cli; cli()"
     return subprocess.run([sys.executable, "-c", entry, *args, "--user=alice"], input=stdin, capture_output=True,
                           text=True, env=site["env"], cwd=cwd or site["tmp"], timeout=60)
 
@@ -167,7 +167,7 @@ def test_api_down_is_one_line(site: dict[str, Any], tmp_path: Path) -> None:
 
 def test_poll_path_imports_stay_light(site: dict[str, Any]) -> None:
     heavy = ("psij", "jinja2", "boto3", "botocore", "requests", "kubernetes", "jsonschema", "ood_k8s.jobspec",
-             "ood_k8s.objects")
+             "ood_k8s.objects", "dataclasses", "inspect", "calendar", "urllib.parse")
     probe = ("import sys; from ood_k8s.psij_shim import main; rc = main(); "
              f"bad = [m for m in {heavy!r} if m in sys.modules]; "
              "sys.stderr.write('HEAVY:' + ','.join(bad)); sys.exit(rc)")
@@ -189,18 +189,18 @@ def test_wire_helpers() -> None:
 
 @pytest.mark.parametrize("argv", [[], ["/gem/psij/frobnicate.py"], [f"{GEM}/get_info.py", "--bogus=1"]])
 def test_usage_errors(site: dict[str, Any], argv: list[str]) -> None:
-    out = subprocess.run([sys.executable, "-c", "import sys; from ood_k8s.psij_shim import main; sys.exit(main())",
+    out = subprocess.run([sys.executable, "-c", "from ood_k8s.psij_shim import cli; cli()",
                           *argv], capture_output=True, text=True, env=site["env"], cwd=site["tmp"])
     assert out.returncode == 2 and out.stdout == "" and out.stderr.count("\n") == 1
 
 
 def test_entry_point_is_declared() -> None:
-    assert "ood-k8s-psij = ood_k8s.psij_shim:main" in (ROOT / "setup.cfg").read_text()
+    assert "ood-k8s-psij = ood_k8s.psij_shim:cli" in (ROOT / "setup.cfg").read_text()
     assert os.path.exists(ROOT / "psij-descriptors" / "ood_k8s.py")
 
 
 def test_root_without_user_is_refused(site: dict[str, Any]) -> None:
-    out = subprocess.run([sys.executable, "-c", "import sys; from ood_k8s.psij_shim import main; sys.exit(main())",
+    out = subprocess.run([sys.executable, "-c", "from ood_k8s.psij_shim import cli; cli()",
                           f"{GEM}/get_info.py", "--id=", "--executor=ood_k8s"], capture_output=True, text=True,
                          env=site["env"], cwd=site["tmp"])
     assert out.returncode == 77 and out.stdout == "" and "system account" in out.stderr

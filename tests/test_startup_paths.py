@@ -22,7 +22,8 @@ from .conftest import ROOT
 from .test_hook import Portal, portal  # noqa: F401 - the portal-in-a-box fixture, reused
 
 HEAVY = ["yaml", "http.client", "email", "argparse", "hashlib", "subprocess", "tempfile", "difflib", "jinja2",
-         "boto3", "urllib.request", "decimal", "logging", "encodings.idna"]
+         "boto3", "urllib.request", "decimal", "logging", "encodings.idna", "dataclasses", "inspect", "calendar",
+         "urllib.parse", "threading"]
 
 
 def loaded(code: str) -> list[str]:
@@ -39,11 +40,48 @@ def test_the_poll_path_modules_import_nothing_heavy() -> None:
                   "ood_k8s.kubeconfig, ood_k8s.credential, ood_k8s.identity") == []
 
 
+def test_the_poll_path_compiles_no_annotation_at_import() -> None:
+    # A NamedTuple or config section whose annotations are strings (postponed annotations) makes
+    # typing compile each one: ~0.3 ms per field, 47 of them on the poll path before this was pinned.
+    code = """if True:
+        import typing
+        compiled = []
+        init = typing.ForwardRef.__init__
+
+        def counting(self, arg, *args, **kwargs):
+            compiled.append(arg)
+            init(self, arg, *args, **kwargs)
+
+        typing.ForwardRef.__init__ = counting
+        import ood_k8s.psij_shim, ood_k8s.config, ood_k8s.connect, ood_k8s.adapter, ood_k8s.credential
+        ood_k8s.config.parse({"cluster": {"server": "https://h"}, "users": {"quota": {"pods": 1}}})
+        print(" ".join(compiled))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(ROOT))
+    assert out.stdout.split() == []
+
+
 def test_the_credential_plugin_imports_neither_argparse_nor_dataclasses(tmp_path: Path) -> None:
     code = ("import sys\nfrom ood_k8s.cli import main\n"
             f"assert main(['credential', '--user', 'alice', '--cache-dir', {str(tmp_path)!r}]) == 1\n"
             "assert 'dataclasses' not in sys.modules and 'argparse' not in sys.modules, sorted(sys.modules)")
     assert loaded(code) == []
+
+
+def test_exit_now_delivers_all_output_and_the_exit_code() -> None:
+    code = ("import sys\nfrom ood_k8s.errors import exit_now\n"
+            "sys.stdout.write('x' * (1 << 20))\nsys.stderr.write('last words')\nexit_now(3)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
+    assert (out.returncode, len(out.stdout), out.stderr) == (3, 1 << 20, "last words")
+
+
+def test_exit_now_fails_when_the_output_cannot_be_delivered() -> None:
+    code = "import sys\nfrom ood_k8s.errors import exit_now\nsys.stdout.write('x' * 100)\nexit_now(0)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as under OOD
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, cwd=str(ROOT),
+                             env=env)
+    assert out.returncode == 120
 
 
 @pytest.mark.parametrize("argv", [

@@ -159,6 +159,26 @@ def test_timestamps() -> None:
     assert timestamp("garbage") is None and timestamp(None) is None
 
 
+def test_timestamps_agree_with_calendar_timegm_on_every_day_of_three_centuries() -> None:
+    import calendar
+    import datetime
+
+    day = datetime.date(1900, 1, 1)
+    while day.year < 2200:
+        text = f"{day.isoformat()}T{day.day % 24:02d}:{day.month * 4:02d}:{day.toordinal() % 61:02d}Z"
+        assert timestamp(text) == calendar.timegm((day.year, day.month, day.day, day.day % 24, day.month * 4,
+                                                   day.toordinal() % 61, 0, 0, 0)), text
+        day += datetime.timedelta(days=1)
+
+
+@pytest.mark.parametrize("text", ["2025-13-01T00:00:00Z", "2025-00-10T00:00:00Z", "2025-01-32T00:00:00Z",
+                                  "2025-01-01T24:00:00Z", "2025-01-01T00:60:00Z", "2025-01-01 00:00:00Z",
+                                  "2025/01/01T00:00:00Z", "2025-01-01T00:00:0xZ", "+025-01-01T00:00:00Z",
+                                  "2025-01-01T00:00:\u0660\u0661Z", "2_25-01-01T00:00:00Z"])
+def test_malformed_timestamps_are_none(text: str) -> None:
+    assert timestamp(text) is None
+
+
 def test_one_line_collapses_and_truncates() -> None:
     assert one_line("a\n b\tc") == "a b c"
     assert len(one_line("x" * 1000)) == 240

@@ -4,7 +4,6 @@ moto's server, NFS and site claims against the fake API, teardown and ``storage 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from ood_k8s.config import ExtraMount
 from ood_k8s.errors import CloudError, ConfigError, RenderError, SecurityError
 from ood_k8s.identity import Identity
 from ood_k8s.kube import KubeClient
-from tests.conftest import ALICE, BOB
+from tests.conftest import ALICE, BOB, replace
 from tests.hostile import assert_injection_proof
 
 ALICE_NAMES = names.for_user("alice")
@@ -98,7 +97,7 @@ def test_pod_volumes_refuse_odd_homes_and_bad_extra_mounts(make_config) -> None:
     cfg = make_config()
     for home in ("relative", "/home/../etc", "/"):
         with pytest.raises(SecurityError):
-            storage.pod_volumes(cfg, dataclasses.replace(ALICE, home=home), ALICE_NAMES)
+            storage.pod_volumes(cfg, replace(ALICE, home=home), ALICE_NAMES)
     clash = make_config(**{"storage.extra_mounts": [ExtraMount("home", "/x", "c")]})
     with pytest.raises(ConfigError, match="twice"):
         storage.pod_volumes(clash, ALICE, ALICE_NAMES)
@@ -152,7 +151,7 @@ def test_a_site_template_with_a_typo_is_refused_strictly(make_config, tmp_path: 
 
 
 def test_hashed_usernames_give_valid_names(make_config) -> None:
-    ident = dataclasses.replace(ALICE, username="Alice.Smith@Example.EDU", home="/home/Alice.Smith@Example.EDU")
+    ident = replace(ALICE, username="Alice.Smith@Example.EDU", home="/home/Alice.Smith@Example.EDU")
     n = names.for_user(ident.username)
     for mode in ("efs", "nfs"):
         objs = storage.volume_objects(make_config(**{"storage.mode": mode}), ident, n, "fsap-0123456789abcdef0")
@@ -239,7 +238,7 @@ def test_fingerprint_changes_exactly_when_the_objects_must(make_config) -> None:
                    {"storage.capacity": "5Gi"}, {"storage.efs.mount_options": []},
                    {"storage.mode": "nfs"}, {"users.namespace_prefix": "dev-"}):
         assert storage.fingerprint(make_config(**change), ALICE) != fp, change
-    assert storage.fingerprint(base, dataclasses.replace(ALICE, uid=20009)) != fp
+    assert storage.fingerprint(base, replace(ALICE, uid=20009)) != fp
     assert storage.fingerprint(base, BOB) != fp
     nfs = make_config(**{"storage.mode": "nfs"})
     assert storage.fingerprint(make_config(**{"storage.mode": "nfs", "storage.nfs.server": "x"}), ALICE) != \
@@ -319,7 +318,7 @@ def test_users_get_separate_access_points_and_a_new_uid_gets_a_new_one(efs_env) 
     a = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
     b = storage.provision(cfg, BOB, BOB_NAMES, {}, efs_client=client)
     assert a.annotations["ood-k8s.io/efs-access-point"] != b.annotations["ood-k8s.io/efs-access-point"]
-    moved = storage.provision(cfg, dataclasses.replace(ALICE, uid=20101), ALICE_NAMES, a.annotations,
+    moved = storage.provision(cfg, replace(ALICE, uid=20101), ALICE_NAMES, a.annotations,
                               efs_client=client)
     assert moved.annotations["ood-k8s.io/efs-access-point"] not in (a.annotations["ood-k8s.io/efs-access-point"],
                                                                    b.annotations["ood-k8s.io/efs-access-point"])
@@ -377,7 +376,7 @@ def test_a_broken_site_template_fails_before_any_access_point_is_made(efs_env, t
     site = tmp_path / "site"
     (site / "storage").mkdir(parents=True)
     (site / "storage" / "home-pvc.yaml.j2").write_text("apiVersion: v1\nkind: PersistentVolumeClaim\nspec: 3\n")
-    cfg = dataclasses.replace(cfg, templates=dataclasses.replace(cfg.templates, site_dir=str(site)))
+    cfg = replace(cfg, templates=replace(cfg.templates, site_dir=str(site)))
     with pytest.raises(RenderError):
         storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
     assert client.calls == []
@@ -419,7 +418,7 @@ def home(tmp_path: Path) -> Identity:
     h = root / "alice"
     h.mkdir(mode=0o700)
     os.chown(h, ALICE.uid, ALICE.gid)
-    return dataclasses.replace(ALICE, home=str(h))
+    return replace(ALICE, home=str(h))
 
 
 def test_nfs_pair_applies_binds_by_claim_ref_and_reapplies_idempotently(make_config, kube, fake_kube) -> None:
@@ -461,7 +460,7 @@ def test_check_nfs_all_ok_then_mismatches_with_fixes(make_config, kube, fake_kub
 
 
 def test_check_reports_missing_pieces_as_next_login(make_config, kube, tmp_path: Path) -> None:
-    ident = dataclasses.replace(ALICE, home=str(tmp_path / "alice"))
+    ident = replace(ALICE, home=str(tmp_path / "alice"))
     cfg = make_config(**{"storage.mode": "nfs", "storage.home_root": str(tmp_path)})
     findings = storage.check(cfg, ident, ALICE_NAMES, kube)
     assert [(f.what, f.status) for f in findings] == [
@@ -496,7 +495,7 @@ def test_pvc_mode_checks_the_site_claim(make_config, kube, fake_kube, home: Iden
 
 def test_efs_end_to_end_check_and_teardown(efs_env, kube, fake_kube, home: Identity, make_config) -> None:
     cfg, client = efs_env
-    cfg = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, home_root=os.path.dirname(home.home)))
+    cfg = replace(cfg, storage=replace(cfg.storage, home_root=os.path.dirname(home.home)))
     fs_id = cfg.storage.efs.file_system_id
     result = storage.provision(cfg, home, ALICE_NAMES, {}, efs_client=client)
     ap_id = result.annotations["ood-k8s.io/efs-access-point"]
@@ -512,7 +511,7 @@ def test_efs_end_to_end_check_and_teardown(efs_env, kube, fake_kube, home: Ident
     assert findings[2].pod == (f"{ap_id}: writes as 20001:20001 +[30001,30002], root /home/alice "
                                "(created 20001:20001 0700)")
     # alice joined a group since: reported, with how to apply it
-    joined = dataclasses.replace(home, gids=(30001, 30002, 30003))
+    joined = replace(home, gids=(30001, 30002, 30003))
     finding = storage.check(cfg, joined, ALICE_NAMES, kube, efs_client=client)[2]
     assert finding.status == "warn" and finding.fix.startswith("groups changed since it was made (now "
                                                                "[30001,30002,30003])")
@@ -554,7 +553,7 @@ def test_efs_check_without_cluster_finds_the_access_point_by_tags(efs_env, home:
     assert findings[2].status == "ok"
     assert (findings[3].what, findings[3].status) == ("home volume", "info")
     # the directory service now gives alice another uid: the old access point would write as the wrong one
-    renumbered = storage.check(cfg, dataclasses.replace(home, uid=20101), ALICE_NAMES, None, efs_client=client)[2]
+    renumbered = storage.check(cfg, replace(home, uid=20101), ALICE_NAMES, None, efs_client=client)[2]
     assert renumbered.status == "error"
     assert renumbered.fix.startswith("every write goes out as the wrong uid/gid: delete access point fsap-")
 

@@ -36,9 +36,9 @@ def home() -> Iterator[Identity]:
     os.mkdir(path, 0o700)
     if os.geteuid() == 0:
         os.chown(path, ALICE.uid, ALICE.gid)
-        ident = Identity(**{**ALICE.__dict__, "home": path})
+        ident = ALICE._replace(home=path)
     else:
-        ident = Identity(**{**ALICE.__dict__, "home": path, "uid": os.getuid(), "gid": os.getgid(), "gids": ()})
+        ident = ALICE._replace(home=path, uid=os.getuid(), gid=os.getgid(), gids=())
     try:
         yield ident
     finally:
@@ -206,11 +206,11 @@ def test_written_as_the_user_not_as_root(cfg: Config, home: Identity) -> None:
 @needs_root
 def test_a_root_identity_is_refused(cfg: Config, home: Identity) -> None:
     with pytest.raises(errors.SecurityError, match="uid 0"):
-        userkubeconfig.write(cfg, Identity(**{**home.__dict__, "uid": 0}), user_names(home))
+        userkubeconfig.write(cfg, home._replace(uid=0), user_names(home))
 
 
 def test_missing_home_is_one_line(cfg: Config, home: Identity) -> None:
-    gone = Identity(**{**home.__dict__, "home": home.home + "-missing"})
+    gone = home._replace(home=home.home + "-missing")
     with pytest.raises(errors.UsageError, match=r"home directory .* does not exist"):
         userkubeconfig.write(cfg, gone, user_names(gone))
     assert not os.path.exists(gone.home)
@@ -341,15 +341,15 @@ def test_an_unchanged_file_of_ours_is_compared_without_importing_yaml(cfg: Confi
     before = os.stat(kubeconfig_path(home))
     code = (  # tests.conftest imports yaml: the configuration is rebuilt here by hand
         "import sys\n"
-        "from dataclasses import replace\n"
         "from ood_k8s import config, names, userkubeconfig\n"
+        "from ood_k8s.config import replace\n"
         "from ood_k8s.identity import Identity\n"
         "c = config.Config()\n"
         f"cfg = replace(c, cluster=replace(c.cluster, server={cfg.cluster.server!r}, "
         f"certificate_authority={cfg.cluster.certificate_authority!r}), "
         f"auth=replace(c.auth, credential_command={CMD!r}), "
         f"users=replace(c.users, token_cache_dir={cfg.users.token_cache_dir!r}))\n"
-        f"ident = Identity(**{home.__dict__!r})\n"
+        f"ident = Identity(**{home._asdict()!r})\n"
         "assert 'yaml' not in sys.modules, 'yaml imported before the call'\n"
         "changed = userkubeconfig.write(cfg, ident, names.for_user(ident.username))\n"
         "print(changed, 'yaml' in sys.modules)\n"
