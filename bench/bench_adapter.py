@@ -3,35 +3,50 @@
 Both sides poll the same fake API over loopback HTTPS with a token kubeconfig.  OOD's built-in
 Kubernetes adapter spends three ``kubectl get -o json`` processes on one ``info`` (pod, service,
 secret: ood_core kubernetes/batch.rb); ood-k8s-psij is one Python process doing at most two
-requests.  Byte-compiled modules are allowed (as after ``pip install``), and each side is warmed up.
+requests.  Ours is the ``ood-k8s-psij`` console script of a plain ``pip install`` (bench.common), as
+a site runs it; each side is warmed up.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
+from bench.common import entry_point, installed_python, interleaved_medians
+
 ROOT = Path(__file__).resolve().parent.parent
-RUNS = 15
+RUNS = 21
+REFERENCE_CALIBRATION_MS = 32.0  # REFERENCE §9: `import json, ssl, http.client`, whole process
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
-def _median_ms(fn: Callable[[], None], runs: int = RUNS, warm: int = 3) -> float:
-    for _ in range(warm):
-        fn()
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
+# The least any Python program can do for one poll: what ood-k8s-psij needs of the standard library
+# (json, socket, ssl), one TLS connection, the two GETs of a ready session, JSON out.  No config, no
+# identity, no status rules.  Its time is this machine's floor for a Python poll.
+FLOOR_POLL = r"""
+import json, socket, ssl, sys
+host, port, ca, token, pod, secret = sys.argv[1:7]
+sock = ssl.create_default_context(cafile=ca).wrap_socket(socket.create_connection((host, int(port))),
+                                                         server_hostname=host)
+reader = sock.makefile("rb")
+answers = []
+for path in (pod, secret):
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+                 "Accept: application/json\r\n\r\n".encode())
+    assert reader.readline().split()[1] == b"200"
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    answers.append(json.loads(reader.read(length)))
+print(json.dumps(answers))
+"""
 
 
 def _nss_env(tmp: str) -> dict[str, str]:
@@ -46,9 +61,8 @@ def _nss_env(tmp: str) -> dict[str, str]:
         fh.writelines(f"{u.username}:x:{u.gid}:\n" for u in TEST_USERS)
         fh.writelines(f"{n}:x:{g}:{','.join(u.username for u in TEST_USERS if n in u.groups)}\n"
                       for n, g in TEST_GROUPS.items())
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.update({"LD_PRELOAD": NSS_WRAPPER, "NSS_WRAPPER_PASSWD": passwd, "NSS_WRAPPER_GROUP": group,
-                "PYTHONPATH": str(ROOT)})
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+    env.update({"LD_PRELOAD": NSS_WRAPPER, "NSS_WRAPPER_PASSWD": passwd, "NSS_WRAPPER_GROUP": group})
     return env
 
 
@@ -115,9 +129,8 @@ def run(report: Callable[..., None]) -> None:
             "kubeconfig": {"cluster": {"server": "", "kubeconfig": kubeconfig}},
         }
         env = _nss_env(tmp)
-        shim = [sys.executable, "-c", "import sys; from ood_k8s.psij_shim import main; sys.exit(main())",
-                "/opt/ood/gems/ood_core/lib/ood_core/job/adapters/psij/get_info.py", f"--id={job}",
-                "--executor=ood_k8s", "--user=alice"]
+        shim = [*entry_point("ood-k8s-psij"), "/opt/ood/gems/ood_core/lib/ood_core/job/adapters/psij/get_info.py",
+                f"--id={job}", "--executor=ood_k8s", "--user=alice"]
         polls = {}
         for label, data in sites.items():
             site = os.path.join(tmp, f"ood_k8s-{label.replace(' ', '-')}.yml")
@@ -129,8 +142,8 @@ def run(report: Callable[..., None]) -> None:
                 raise RuntimeError(f"ood-k8s-psij failed ({label}): {check.stderr.strip()}")
             polls[label] = site_env
 
-        def ours(site_env: dict[str, str]) -> Callable[[], None]:
-            return lambda: subprocess.run(shim, env=site_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        def run(argv: list[str], run_env: dict[str, str]) -> Callable[[], None]:
+            return lambda: subprocess.run(argv, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                           cwd=tmp, check=True)
 
         def incumbent() -> None:
@@ -138,12 +151,27 @@ def run(report: Callable[..., None]) -> None:
                 subprocess.run([KUBECTL, f"--kubeconfig={kubeconfig}", "--namespace=ood-alice", "-o", "json", "get",
                                 kind, name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
-        baseline = _median_ms(lambda: subprocess.run([sys.executable, "-c", "pass"], env=env, check=True))
-        theirs_ms = _median_ms(incumbent)
-        for label, site_env in polls.items():
-            ours_ms = _median_ms(ours(site_env))
-            report(f"one OOD info poll, process start to JSON ({label})", f"{ours_ms:.0f} ms", f"{theirs_ms:.0f} ms",
-                   f"{theirs_ms / ours_ms:.1f}x faster; 'python -c pass' here: {baseline:.0f} ms; target 60 ms")
+        host, port = fk.url.rsplit("/", 1)[-1].rsplit(":", 1)
+        floor = [installed_python(), "-c", FLOOR_POLL, host, port, fk.ca_file, fk.token,
+                 f"/api/v1/namespaces/ood-alice/pods/{job}", f"/api/v1/namespaces/ood-alice/secrets/{job}-secret"]
+        contenders: dict[str, Callable[[], object]] = {label: run(shim, site_env) for label, site_env in polls.items()}
+        contenders["floor"] = run(floor, env)
+        contenders["pass"] = run([installed_python(), "-c", "pass"], env)
+        contenders["calibration"] = run([installed_python(), "-c", "import json, ssl, http.client"], env)
+        contenders["incumbent"] = incumbent
+        ms = interleaved_medians(contenders, runs=RUNS)
+        theirs_ms = ms["incumbent"]
+        for label in polls:
+            report(f"one OOD info poll, process start to JSON ({label})", f"{ms[label]:.0f} ms", f"{theirs_ms:.0f} ms",
+                   f"{theirs_ms / ms[label]:.1f}x faster; target 60 ms")
+        report("  the floor of any Python poll (stdlib TLS + 2 GETs, no logic)", f"{ms['floor']:.0f} ms", "",
+               f"ours above it: {min(ms[label] for label in polls) - ms['floor']:.0f} ms; "
+               f"'python -c pass': {ms['pass']:.0f} ms")
+        # REFERENCE §9 timed this very command at 32 ms on the machine kind the 60 ms target was set on.
+        scale = REFERENCE_CALIBRATION_MS / ms["calibration"]
+        report("  this machine vs REFERENCE §9 ('import json, ssl, http.client')", f"{ms['calibration']:.0f} ms",
+               f"{REFERENCE_CALIBRATION_MS:.0f} ms", f"poll scaled to that machine: "
+               f"{min(ms[label] for label in polls) * scale:.0f} ms")
         n_delete = trips(lambda: adapter.delete(job))
         report("API round trips: delete", str(n_delete), "4 kubectl processes", "children go by ownerReference")
 

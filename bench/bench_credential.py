@@ -7,19 +7,20 @@ CLI processes; ``python -c "import boto3"`` is the floor of one such process.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
 import tempfile
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from bench.common import entry_point, env_with_repo, fmt_ms, median_ms, moto_server, process_ms
+from bench.common import entry_point, fmt_ms, installed_env, installed_python, median_ms, moto_server, process_ms
+
+if TYPE_CHECKING:
+    from ood_k8s.config import Config
 
 
 def run(report: Callable[..., None]) -> None:
 
-    from ood_k8s import cognito, credential
+    from ood_k8s import cognito, config, credential
     from ood_k8s.config import Config
     from ood_k8s.identity import Identity
     from ood_k8s.tokencache import TokenCache
@@ -35,8 +36,8 @@ def run(report: Callable[..., None]) -> None:
         )["UserPoolClient"]["ClientId"]
         with tempfile.TemporaryDirectory() as tmp:
             base = Config()
-            cfg = dataclasses.replace(base, users=dataclasses.replace(base.users, token_cache_dir=tmp),
-                                      auth=dataclasses.replace(base.auth, cognito=dataclasses.replace(
+            cfg = config.replace(base, users=config.replace(base.users, token_cache_dir=tmp),
+                                      auth=config.replace(base.auth, cognito=config.replace(
                                           base.auth.cognito, endpoint_url=url, user_pool_id=pool_id,
                                           client_id=client_id)))
             ident = Identity("alice", os.getuid(), os.getgid(), tmp, ("alice",), ())
@@ -51,10 +52,10 @@ def run(report: Callable[..., None]) -> None:
             report("later login, token side (cached: 0 calls)", f"{cached_ms:.3f} ms", "5 aws CLI processes")
 
             plugin = [*entry_point("ood-k8s"), "credential", "--user", "alice", "--cache-dir", tmp]
-            env = env_with_repo()
+            env = installed_env()
             hit_ms = process_ms(plugin, runs=20, env=env)
-            boto3_ms = process_ms([sys.executable, "-c", "import boto3"], runs=10)
-            bare_ms = process_ms([sys.executable, "-c", "pass"], runs=10)
+            boto3_ms = process_ms([installed_python(), "-c", "import boto3"], runs=10, env=env)
+            bare_ms = process_ms([installed_python(), "-c", "pass"], runs=10, env=env)
             report("kubectl plugin call, cache hit (process)", fmt_ms(hit_ms),
                    f"{boto3_ms:.1f} ms (boto3 import floor)",
                    note=f"python -c pass: {bare_ms:.1f} ms; OSC: no process but client secret in file")
@@ -90,11 +91,11 @@ def run(report: Callable[..., None]) -> None:
                    f"{boto3_ms:.1f} ms + the call", note="no boto3 import in the plugin")
 
 
-def _kubeconfig_unchanged_ms(cfg: object) -> float:
+def _kubeconfig_unchanged_ms(cfg: Config) -> float:
     """The hook's kubeconfig step when nothing changed: read as the user in a forked child, compare."""
     import shutil
 
-    from ood_k8s import names, userkubeconfig
+    from ood_k8s import config, names, userkubeconfig
     from ood_k8s.identity import Identity
 
     top = tempfile.mkdtemp(prefix="ood-k8s-bench-")
@@ -104,10 +105,10 @@ def _kubeconfig_unchanged_ms(cfg: object) -> float:
         os.mkdir(home, 0o700)
         os.chown(home, 20001, 20001)
         ident = Identity("alice", 20001, 20001, home, ("alice",), ())
-        cfg = dataclasses.replace(cfg, auth=dataclasses.replace(  # type: ignore[type-var]
-            cfg.auth, credential_command="/usr/local/bin/ood-k8s"))  # type: ignore[attr-defined]
+        cfg = config.replace(cfg, auth=config.replace(
+            cfg.auth, credential_command="/usr/local/bin/ood-k8s"))
         n = names.for_user("alice")
-        userkubeconfig.write(cfg, ident, n)  # type: ignore[arg-type]
-        return median_ms(lambda: userkubeconfig.write(cfg, ident, n), runs=30)  # type: ignore[arg-type]
+        userkubeconfig.write(cfg, ident, n)
+        return median_ms(lambda: userkubeconfig.write(cfg, ident, n), runs=30)
     finally:
         shutil.rmtree(top)

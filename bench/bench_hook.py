@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.common import ROOT, fmt_ms, median_ms, moto_server, process_ms
+from bench.common import ROOT, entry_point, fmt_ms, installed_python, median_ms, moto_server, process_ms
 
 LAUNCHER = ROOT / "hooks" / "k8s-bootstrap" / "ood-k8s-pre-hook"
 RUNS = 15
@@ -138,9 +138,7 @@ def _login(report: Callable[..., None], base: Path, fk: Any, aws: Any, exports: 
     provisioner = base / "provisioner.kubeconfig"
     fk.write_kubeconfig(str(provisioner))
     (base / "bin").mkdir()
-    plugin = base / "bin" / "ood-k8s"
-    plugin.write_text(f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m ood_k8s "$@"\n')
-    plugin.chmod(0o755)
+    plugin = Path(entry_point("ood-k8s")[0])
     config = base / "ood_k8s.yml"
     config.write_text(yaml.safe_dump({
         "cluster": {"server": fk.url, "certificate_authority": fk.ca_file, "provisioner_kubeconfig": str(provisioner)},
@@ -154,10 +152,10 @@ def _login(report: Callable[..., None], base: Path, fk: Any, aws: Any, exports: 
         "templates": {"site_dir": str(base / "site")}}))
     passwd, group = _write_users(base, ["alice", "bob"], lambda n: 20000)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc files
-    # OOD_K8S_PYTHON: the launcher runs this interpreter, not whatever python3 is first on PATH (a pyenv
-    # shim, or a system Python with other .pth files, would be measured instead of the hook).
+    # OOD_K8S_PYTHON: the launcher runs the installed copy's interpreter (bench.common), not whatever
+    # python3 is first on PATH (a pyenv shim, or a system Python with other .pth files).
     env.update(AWS_ENV, **exports, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_PASSWD=str(passwd),
-               NSS_WRAPPER_GROUP=str(group), OOD_K8S_CONFIG=str(config), OOD_K8S_PYTHON=sys.executable)
+               NSS_WRAPPER_GROUP=str(group), OOD_K8S_CONFIG=str(config), OOD_K8S_PYTHON=installed_python())
 
     def hook(user: str) -> float:
         started = time.perf_counter()
@@ -193,12 +191,12 @@ def _login(report: Callable[..., None], base: Path, fk: Any, aws: Any, exports: 
     fk.reset_requests()
     osc = process_ms([str(script), "alice"], runs=RUNS, env=osc_env)
     osc_requests = len(fk.requests) / (RUNS + 2)
-    boto = process_ms([sys.executable, "-c", "import boto3, botocore.session"], runs=5, env=env)
+    boto = process_ms([installed_python(), "-c", "import boto3, botocore.session"], runs=5, env=env)
     harvard = osc + 5 * boto
-    floor = process_ms([sys.executable, "-c", "pass"], runs=RUNS, env=env)
+    floor = process_ms([installed_python(), "-c", "pass"], runs=RUNS, env=env)
     ours_cpu = _cpu_ms([str(LAUNCHER), "--user", "alice"], env)
     osc_cpu = _cpu_ms([str(script), "alice"], osc_env)
-    floor_cpu = _cpu_ms([sys.executable, "-c", "pass"], env)
+    floor_cpu = _cpu_ms([installed_python(), "-c", "pass"], env)
 
     report("hook, returning user (whole process, wall, median)", fmt_ms(ours), f"OSC {fmt_ms(osc)}",
            note=f"target <= 150 ms; {per_login:g} API request(s), {aws_calls} AWS calls")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import time
 
-from bench.common import entry_point, env_with_repo, fmt_ms, process_ms
+from bench.common import entry_point, fmt_ms, installed_env, installed_python, process_ms
 
 
 def run(report) -> None:
-    env = env_with_repo()
-    base = process_ms([sys.executable, "-c", "pass"], env=env)
+    env = installed_env()
+    python = installed_python()
+    base = process_ms([python, "-c", "pass"], env=env)
     report("python -c pass (floor of any Python entry point)", fmt_ms(base), "")
     kubectl = shutil.which("kubectl")
     kubectl_ms = process_ms([kubectl, "version", "--client"]) if kubectl else float("nan")
@@ -20,7 +20,7 @@ def run(report) -> None:
     for module, what in (("kubernetes.client", "import kubernetes.client (why kube.py is stdlib)"),
                          ("ood_k8s.kube", "import ood_k8s.kube (our API client)"),
                          ("ood_k8s.config", "import ood_k8s.config")):
-        ms = process_ms([sys.executable, "-c", f"import {module}"], env=env) - base
+        ms = process_ms([python, "-c", f"import {module}"], env=env) - base
         report(what, fmt_ms(ms), "")
 
     from ood_k8s.config import Config

@@ -6,7 +6,6 @@ runs an ``aws`` CLI process (a Python start, ~140 ms of boto3 import alone) for 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import time
@@ -18,7 +17,7 @@ from bench.common import moto_server
 def run(report: Callable[..., None]) -> None:
     import boto3
 
-    from ood_k8s import homedir, names, storage
+    from ood_k8s import config, homedir, names, storage
     from ood_k8s.config import Config
     from ood_k8s.identity import Identity
 
@@ -28,8 +27,8 @@ def run(report: Callable[..., None]) -> None:
         calls: list[str] = []
         client.meta.events.register("before-call.efs", lambda model, **kw: calls.append(model.name))
         base = Config()
-        cfg = dataclasses.replace(base, storage=dataclasses.replace(
-            base.storage, efs=dataclasses.replace(base.storage.efs, file_system_id=fs_id, endpoint_url=url)))
+        cfg = config.replace(base, storage=config.replace(
+            base.storage, efs=config.replace(base.storage.efs, file_system_id=fs_id, endpoint_url=url)))
         ident = Identity("alice", 20001, 20001, "/home/alice", ("alice",), (30001,))
         n = names.for_user("alice")
 
@@ -48,7 +47,7 @@ def run(report: Callable[..., None]) -> None:
                "1 aws CLI per call", note="renders + validates PV and claim")
 
         with tempfile.TemporaryDirectory() as tmp:
-            home = dataclasses.replace(ident, home=os.path.join(tmp, "alice"))
+            home = ident._replace(home=os.path.join(tmp, "alice"))
             started = time.perf_counter()
             homedir.ensure_home(home, tmp, "/etc/skel")
             made_ms = (time.perf_counter() - started) * 1000
