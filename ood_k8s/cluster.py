@@ -16,8 +16,8 @@ The admission guard reads the user's ids from annotations the hook records on ea
 running a pod as someone else or mounting someone else's files.  Values from the configuration reach
 its CEL only as whole CEL literals built by :func:`cel_string` / :func:`cel_template`, so a hostile
 claim name cannot change an expression.  What it lets a session mount is defined once, below
-(:data:`SESSION_VOLUME_KINDS`, :func:`session_claims`), and :mod:`ood_k8s.jobspec` refuses the rest at
-submit from the same definition.
+(:data:`SESSION_VOLUME_KINDS`, ``jobs.csi_drivers``, :func:`session_claims`), and
+:mod:`ood_k8s.jobspec` refuses the rest at submit from the same definition.
 """
 
 from __future__ import annotations
@@ -181,11 +181,14 @@ def guarded(cfg: Config) -> bool:
 
 
 def _volume_kinds_rule(cfg: Config) -> str:
-    """The guard's CEL for :data:`SESSION_VOLUME_KINDS` (built from code constants, never from values)."""
+    """The guard's CEL for :data:`SESSION_VOLUME_KINDS` and ``jobs.csi_drivers`` (code constants, and driver
+    names checked by config and quoted by :func:`cel_string`)."""
     sources = " || ".join(f"has(s.{k})" for k in SESSION_PROJECTED_SOURCES)
     special = {"projected": f"(has(v.projected) && (!has(v.projected.sources) || "
                             f"v.projected.sources.all(s, {sources})))"}
     kinds = [special.get(k, f"has(v.{k})") for k in SESSION_VOLUME_KINDS]
+    if cfg.jobs.csi_drivers:
+        kinds.append(f"(has(v.csi) && v.csi.driver in {_cel_list([cel_string(d) for d in cfg.jobs.csi_drivers])})")
     if host_path_home(cfg):
         kinds.append("(has(v.hostPath) && variables.home != '' && v.hostPath.path == variables.home)")
     return "variables.volumes.all(v, " + " || ".join(kinds) + ")"
@@ -239,6 +242,8 @@ def _admission_context(cfg: Config, api_version: str) -> dict[str, Any]:
         if c.sub_path:
             sub_paths.append(_cel_list([claim, cel_template(c.sub_path)]))
     kinds = ", ".join(SESSION_VOLUME_KINDS)
+    if cfg.jobs.csi_drivers:
+        kinds += f", inline CSI of the drivers {', '.join(cfg.jobs.csi_drivers)}"
     if host_path_home(cfg):
         kinds += f" and the hostPath of the user's home (namespace annotation {HOME_ANNOTATION})"
     return {

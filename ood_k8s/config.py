@@ -61,6 +61,12 @@ def check_prefix(value: str) -> Optional[str]:
     return "empty or lowercase letters, digits and '-' (at most 20 characters), e.g. 'ood-'"
 
 
+def check_csi_driver(value: str) -> Optional[str]:
+    if len(value) <= 63 and all(re.match(_DNS_LABEL, part) for part in value.split(".")):
+        return None
+    return "a CSI driver name such as secrets-store.csi.k8s.io (lowercase, at most 63 characters)"
+
+
 def check_resource_name(value: str) -> Optional[str]:
     return None if re.match(_RESOURCE_NAME, value) else "an extended resource name such as nvidia.com/gpu"
 
@@ -239,7 +245,9 @@ class ClusterConfig:
     retries: int = setting(4, "Retries on 429, 5xx and connection errors (with backoff, honouring Retry-After).",
                            check=check_non_negative)
     connection: Literal["pod_ip", "nodeport"] = setting(
-        "pod_ip", "How the portal reaches a session: 'pod_ip' (routable pod IPs, EKS VPC CNI) or 'nodeport'.")
+        "pod_ip", "How the portal reaches a session: 'pod_ip' (routable pod IPs, EKS VPC CNI) or 'nodeport' (a "
+        "NodePort Service per session with externalTrafficPolicy Local: it answers on the session's node, and the "
+        "portal's own address reaches the pod, so portal_cidrs still apply).")
     nodeport_host: Literal["host_ip", "node_name"] = setting(
         "node_name", "With connection: nodeport, the host given to OOD: the node's name or its IP.")
     portal_cidrs: List[str] = setting(doc="Networks the portal's reverse proxy connects from (NetworkPolicy).",
@@ -486,6 +494,12 @@ class JobsConfig:
     pull_failure_grace: int = setting(120, "Seconds an image may fail to pull before the session is ended "
                                       "with the cause (a missing image ends it at once).",
                                       check=check_non_negative)
+    csi_drivers: List[str] = setting(
+        doc="Drivers of the inline CSI volumes sessions may mount (native 'csi' mounts), for every user. Empty: "
+        "none. The driver decides what its volume attributes can reach: allow only drivers that keep a user "
+        "inside their own namespace (secrets-store.csi.k8s.io reads the namespace's SecretProviderClass), never "
+        "one whose attributes name any path (efs.csi.aws.com, nfs.csi.k8s.io). The admission guard and submit "
+        "both enforce the list.", factory=list, check=check_csi_driver)
 
 
 @section

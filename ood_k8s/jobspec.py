@@ -21,11 +21,12 @@ A mount is accepted only if the cluster would admit the pod.  Where ``ood-k8s cl
 the cluster its admission guard (Kubernetes 1.28 and later), the guard's volume rules decide, read
 from their one definition in :mod:`ood_k8s.cluster`: ``pvc`` only for the user's home claim and the
 claims of ``storage.extra_mounts`` (read-only and at the sub-path configured there), ``empty_dir``,
-``configmap`` and ``secret``; ``nfs``, ``csi`` and ``host`` are refused whatever
-``users.pod_security`` says (with ``storage.mode: hostpath``, a ``host`` mount of the user's own
-home passes), so a share reaches sessions through ``storage.extra_mounts`` (a PersistentVolume and
-claim, which both the guard and this module allow).  ``users.pod_security`` is checked too, and is
-all that limits ``nfs`` (baseline) and ``host`` (privileged) on clusters without the guard.
+``configmap``, ``secret``, and ``csi`` of the drivers in ``jobs.csi_drivers``; ``nfs``, other
+``csi`` and ``host`` are refused whatever ``users.pod_security`` says (with ``storage.mode:
+hostpath``, a ``host`` mount of the user's own home passes), so a share reaches sessions through
+``storage.extra_mounts`` (a PersistentVolume and claim, which both the guard and this module allow).
+``users.pod_security`` is checked too, and is all that limits ``nfs`` (baseline) and ``host``
+(privileged) on clusters without the guard.
 """
 
 from __future__ import annotations
@@ -826,7 +827,11 @@ def _admissible(native_type: str, vol: dict[str, Any], mnt: dict[str, Any], path
     ask = f"ask the admin to provide {mnt['mountPath']} through storage.extra_mounts"
     if cluster.guarded(cfg):
         own_home = kind == "hostPath" and cluster.host_path_home(cfg) and vol[kind]["path"] == ident.home
-        if kind not in cluster.SESSION_VOLUME_KINDS and not own_home:
+        if kind == "csi" and cfg.jobs.csi_drivers:
+            if vol[kind]["driver"] not in cfg.jobs.csi_drivers:
+                raise NotEntitled(f"{path}.driver: inline CSI driver '{vol[kind]['driver']}' is not allowed in "
+                                  "sessions on this site", f"use one of {', '.join(cfg.jobs.csi_drivers)}, or {ask}")
+        elif kind not in cluster.SESSION_VOLUME_KINDS and not own_home:
             raise NotEntitled(f"{path}: {_KIND_NAMES.get(kind, kind)} volumes are not allowed in sessions on this site",
                               ask)
         if kind == "persistentVolumeClaim":

@@ -231,6 +231,10 @@ def service(spec: JobSpec, job_id: str, owner: dict[str, Any] | None) -> dict[st
         "metadata": _child_meta(spec, job_id, names.job_children(job_id)["service"], owner),
         "spec": {
             "type": "NodePort",
+            # Local: the node port answers on the pod's own node only -- the host the portal is given
+            # -- and the portal's source address reaches the pod unchanged, so the user's
+            # NetworkPolicy (portal CIDRs) admits it.  Cluster would SNAT it to a node address.
+            "externalTrafficPolicy": "Local",
             "selector": {names.JOB_LABEL: job_id},
             "ports": [{"name": "app", "protocol": "TCP", "port": spec.container.port,
                        "targetPort": spec.container.port}],

@@ -363,6 +363,16 @@ def test_hostpath_mode_allows_only_the_recorded_home(make_config: Any) -> None:
     assert admit(*guard, pod, namespace(home="")) == [kinds]
 
 
+def test_inline_csi_is_admitted_only_for_the_sites_drivers(make_config: Any) -> None:
+    guard = _policy(make_config(**{"jobs.csi_drivers": ["secrets-store.csi.k8s.io"]}))
+    vault, efs = session_pod(), session_pod()
+    _add_volume(vault, {"name": "vault", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True,
+                                                 "volumeAttributes": {"secretProviderClass": "keys"}}})
+    _add_volume(efs, {"name": "efs", "csi": {"driver": "efs.csi.aws.com", "volumeAttributes": {"path": "/home/bob"}}})
+    assert admit(*guard, vault, namespace()) == []
+    assert admit(*guard, efs, namespace()) == [f"{KINDS}, inline CSI of the drivers secrets-store.csi.k8s.io"]
+
+
 def test_no_storage_allows_no_claims(make_config: Any) -> None:
     guard = _policy(make_config(**{"storage.mode": "none"}))
     assert admit(*guard, session_pod(), namespace()) == [

@@ -44,6 +44,7 @@ def test_every_problem_is_reported_with_path_value_and_expectation() -> None:
         "cluster": {"retries": "many", "connection": "ssh", "portal_cidrs": ["10.0.0.0/33"]},
         "users": {"quota": {"memory": "lots"}, "namespace_prefix": "OOD_"},
         "profiles": [{"name": "gpu", "cpu": {"max": "4 cores"}}],
+        "jobs": {"csi_drivers": ["secrets-store.csi.k8s.io", "Efs.CSI", "x\" || true || \""]},
     })
     assert got == [
         "cluster.retries: got 'many', expected an integer",
@@ -54,6 +55,10 @@ def test_every_problem_is_reported_with_path_value_and_expectation() -> None:
         "characters), e.g. 'ood-'",
         "profiles[0].cpu.max: got '4 cores', expected a Kubernetes quantity such as 500m, 2, 8Gi",
         "profiles[0].image: missing, expected a string",
+        "jobs.csi_drivers[1]: got 'Efs.CSI', expected a CSI driver name such as secrets-store.csi.k8s.io "
+        "(lowercase, at most 63 characters)",
+        "jobs.csi_drivers[2]: got 'x\" || true || \"', expected a CSI driver name such as secrets-store.csi.k8s.io "
+        "(lowercase, at most 63 characters)",
     ]
 
 

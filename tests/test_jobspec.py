@@ -198,6 +198,23 @@ def test_what_the_guard_allows_is_accepted(make_config, mount) -> None:
     assert spec.volumes[-1]["name"] == mount["name"]
 
 
+SECRETS_STORE = {"type": "csi", "name": "vault", "driver": "secrets-store.csi.k8s.io", "read_only": True,
+                 "volume_attributes": {"secretProviderClass": "course-keys"}, "destination_path": "/mnt/secrets"}
+
+
+def test_inline_csi_is_accepted_only_for_the_sites_drivers(make_config) -> None:
+    cfg = _guard_site(make_config, **{"jobs.csi_drivers": ["secrets-store.csi.k8s.io"]})
+    assert resolve(Script(native={"mounts": [SECRETS_STORE]}), cfg, ALICE).volumes[-1] == {
+        "name": "vault", "csi": {"driver": "secrets-store.csi.k8s.io", "readOnly": True,
+                                 "volumeAttributes": {"secretProviderClass": "course-keys"}}}
+    with pytest.raises(NotEntitled) as exc:
+        resolve(Script(native={"mounts": [CSI]}), cfg, ALICE)
+    assert str(exc.value) == ("native.mounts[0].driver: inline CSI driver 'efs.csi.aws.com' is not allowed in "
+                              "sessions on this site: use one of secrets-store.csi.k8s.io, or " + ASK.format("/efs"))
+    with pytest.raises(NotEntitled, match="inline CSI volumes are not allowed"):  # the default: no driver
+        resolve(Script(native={"mounts": [SECRETS_STORE]}), _guard_site(make_config), ALICE)
+
+
 def test_claims_follow_the_storage_mode(make_config) -> None:
     cfg = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "home-{user}-{uid}"})
     assert resolve(Script(native={"mounts": [_pvc("home-alice-20001")]}), cfg, ALICE).volumes[-1][

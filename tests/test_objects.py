@@ -263,7 +263,7 @@ def test_every_native_key_of_the_incumbent_and_the_extensions(make_config) -> No
     assert svc == {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": f"{JOB}-svc", "namespace": "ood-alice", "labels": child, "ownerReferences": [OWNER]},
-        "spec": {"type": "NodePort", "selector": {"ood-k8s.io/job": JOB},
+        "spec": {"type": "NodePort", "externalTrafficPolicy": "Local", "selector": {"ood-k8s.io/job": JOB},
                  "ports": [{"name": "app", "protocol": "TCP", "port": 8787, "targetPort": 8787}]},
     }
     assert secret == {
