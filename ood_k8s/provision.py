@@ -325,7 +325,7 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: str | None 
     start = client.round_trips
     want = desired_hash(cfg, ident, storage.fingerprint(cfg, ident))
     if dry_run:
-        outcome = _plan(cfg, ident, client, names, want, now, renderer, cognito)
+        outcome = _plan(cfg, ident, client, names, want, now, renderer, cognito, storage)
         outcome.round_trips = client.round_trips - start
         return outcome
     ns = touch(client, names, now)
@@ -385,7 +385,7 @@ def _apply(client: KubeClient, obj: dict[str, Any]) -> None:
 
 
 def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, want: str, now: str,
-          renderer: Any, cognito: Any) -> Outcome:
+          renderer: Any, cognito: Any, storage: Any) -> Outcome:
     ns = client.get_or_none("Namespace", names.namespace)
     if ns is not None:
         check_owner(ns, names)
@@ -398,9 +398,12 @@ def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, wa
     if cfg.auth.mode == "cognito":
         cognito = cognito if cognito is not None else _module("cognito")
         changes += [f"Cognito: {c}" for c in cognito.ensure_user(cfg, ident, dry_run=True)]
-    for obj in objects:
+    volumes, notes = storage.plan(cfg, ident, names, known)
+    changes += notes
+    for obj in objects + volumes:
         meta = obj["metadata"]
-        current = None if ns is None else client.get_or_none(obj["kind"], meta["name"], meta.get("namespace"))
+        current = client.get_or_none(obj["kind"], meta["name"], meta.get("namespace")) \
+            if ns is not None or obj["kind"] == "PersistentVolume" else None
         if current is None:
             changes.append(f"create {_ref(obj)}")
             continue
@@ -415,8 +418,6 @@ def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, wa
     wanted = {_ref(o) for o in objects}
     changes += [f"delete {ref}" for ref in sorted(set(_refs(known.get(OBJECTS_ANNOTATION))) - wanted)
                 if ref.split("/")[0] in PRUNABLE]
-    if cfg.storage.mode != "none":
-        changes.append(f"ensure {cfg.storage.mode} home storage (a dry run creates nothing there)")
     return Outcome(ident.username, names.namespace, WOULD_CREATE if ns is None else WOULD_UPDATE, changes)
 
 

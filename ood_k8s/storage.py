@@ -191,6 +191,43 @@ def volume_objects(cfg: Config, ident: Identity, names: UserNames, access_point_
     return for_config(cfg).many(templates, **volume_context(cfg, ident, names, access_point_id))
 
 
+# Stands for an access point a dry run does not create; also renders the PV once before AWS is called.
+UNMADE_ACCESS_POINT = "fsap-00000000"
+
+
+def plan(cfg: Config, ident: Identity, names: UserNames, known_annotations: Mapping[str, str]) -> tuple[
+        list[dict[str, Any]], list[str]]:
+    """What :func:`provision` and :func:`ensure_home` would do, without doing it or calling AWS:
+    the objects to apply and notes on the rest (an access point to make, a home to create)."""
+    _check_home_path(ident)
+    notes: list[str] = []
+    if cfg.storage.create_home and os.path.normpath(ident.home).startswith(
+            os.path.normpath(cfg.storage.home_root).rstrip("/") + "/"):
+        from .homedir import inspect
+
+        if inspect(ident.home) is None:
+            notes.append(f"create home directory {ident.home} (0700, {ident.uid}:{ident.gid})")
+    mode = cfg.storage.mode
+    if mode == "efs":
+        from . import efs
+
+        want = efs.spec(cfg, ident)
+        ap_id = efs.remembered(known_annotations, want)
+        objects = volume_objects(cfg, ident, names, ap_id or UNMADE_ACCESS_POINT)
+        if ap_id is None:
+            # Which access point the volume will name is known only once AWS is asked.
+            notes.append(f"find or create the EFS access point of {ident.username} on {want.file_system_id} "
+                         f"(root {want.path}, uid {want.uid}, gid {want.gid}) and the PersistentVolume "
+                         f"{pv_name(names)} naming it")
+            objects = [o for o in objects if o["kind"] != "PersistentVolume"]
+        return objects, notes
+    if mode == "nfs":
+        return volume_objects(cfg, ident, names), notes
+    if mode == "hostpath":
+        _warn_hostpath(cfg, ident)
+    return [], notes
+
+
 def provision(cfg: Config, ident: Identity, names: UserNames, known_annotations: Mapping[str, str],
               *, efs_client: Any = None) -> StorageResult:
     """The objects and remembered annotations for ``ident``'s home.
@@ -204,7 +241,7 @@ def provision(cfg: Config, ident: Identity, names: UserNames, known_annotations:
 
         if not efs.remembered(known_annotations, efs.spec(cfg, ident)):
             # AWS is about to be called: fail on a bad template or setting before anything is made
-            volume_objects(cfg, ident, names, "fsap-00000000")
+            volume_objects(cfg, ident, names, UNMADE_ACCESS_POINT)
         ap_id, notes = efs.ensure(cfg, ident, known_annotations, efs_client)
         return StorageResult(volume_objects(cfg, ident, names, ap_id), notes)
     if mode == "nfs":

@@ -53,6 +53,11 @@ class FakeStorage:
                         "resources": {"requests": {"storage": "1Gi"}}}}
         return StorageResult([pv, pvc], {"ood-k8s.io/efs-access-point": "fsap-1"})
 
+    def plan(self, cfg: Any, ident: Identity, names: Any, known: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        result = self.provision(cfg, ident, names, known)
+        self.calls.pop()
+        return result.objects, ["storage: a plan note"]
+
     def teardown(self, cfg: Any, ident: Identity, names: Any, client: Any, delete_data: bool) -> list[str]:
         self.calls.append(f"teardown uid={ident.uid} delete_data={delete_data}")
         self.torn_down.append(ident)
@@ -431,12 +436,40 @@ def test_dry_run_on_a_new_user_lists_creations_and_writes_nothing(cfg: Any, clie
     cognito = FakeCognito()
     out = ensure(cfg, client, dry_run=True, cognito=cognito)
     assert out.action == "would-create" and not out.changed
-    assert out.changes == ["Cognito: created Cognito user alice",
+    assert out.changes == ["Cognito: created Cognito user alice", "storage: a plan note",
                            "create Namespace/ood-alice", "create LimitRange/ood-k8s-limits",
                            "create NetworkPolicy/ood-k8s-ingress", "create NetworkPolicy/ood-k8s-egress",
                            "create ResourceQuota/ood-k8s-quota", "create RoleBinding/ood-k8s-user",
-                           "ensure efs home storage (a dry run creates nothing there)"]
+                           "create PersistentVolume/ood-home-alice", "create PersistentVolumeClaim/home"]
     assert cognito.calls == ["ensure_user alice dry_run=True"]
+    assert writes(fake_kube) == []
+
+
+def test_dry_run_shows_the_home_storage_without_calling_aws(cfg: Any, client: KubeClient, fake_kube: Any,
+                                                           tmp_path: Path) -> None:
+    from ood_k8s import efs, storage
+
+    home = ALICE._replace(home=str(tmp_path / "alice"))
+    out = provision.ensure(cfg, home, client, now=NOW, dry_run=True, cognito=FakeCognito())
+    assert out.changes[1:3] == [
+        f"create home directory {home.home} (0700, 20001:20001)",
+        "find or create the EFS access point of alice on fs-0123456789abcdef0 (root /home/alice, uid 20001, "
+        "gid 20001) and the PersistentVolume ood-alice-home naming it"]
+    assert out.changes[-1] == "create PersistentVolumeClaim/home" and not (tmp_path / "alice").exists()
+
+    # A remembered access point: the volume is known, and compared with what the cluster has.
+    names = provision.user_names(cfg, "alice")
+    known = efs.annotations("fsap-0123456789abcdef0", efs.spec(cfg, home))
+    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.namespace,
+                   "labels": names.labels, "annotations": {**names.annotations, **known}}})
+    for obj in storage.volume_objects(cfg, home, names, "fsap-0123456789abcdef0"):
+        client.apply(obj)
+    fake_kube.reset_requests()
+    out = provision.ensure(cfg, home, client, now=NOW, dry_run=True, cognito=FakeCognito())
+    assert not [c for c in out.changes if "Persistent" in c or "access point" in c], out.changes
+    bigger = replace(cfg, **{"storage.capacity": "200Gi"})
+    out = provision.ensure(bigger, home, client, now=NOW, dry_run=True, cognito=FakeCognito())
+    assert 'update PersistentVolume/ood-alice-home: spec.capacity.storage: "100Gi" -> "200Gi"' in out.changes
     assert writes(fake_kube) == []
 
 
