@@ -42,11 +42,10 @@ def _check(args: argparse.Namespace) -> int:
         findings.append(storage.Finding("cluster", "-", "not asked", "info", unreachable))
     failed = any(f.status == "error" for f in findings)
     if args.output == "json":
-        import dataclasses
         import json
 
         json.dump({"user": ident.username, "mode": cfg.storage.mode, "ok": not failed,
-                   "findings": [dataclasses.asdict(f) for f in findings]}, sys.stdout, indent=2)
+                   "findings": [f._asdict() for f in findings]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_table(findings))

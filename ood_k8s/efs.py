@@ -20,12 +20,9 @@ is reported by ``ood-k8s storage check`` rather than churning access points and 
 boto3 is imported lazily: it costs ~140 ms and the fast path never needs it.
 """
 
-from __future__ import annotations
-
 import hashlib
 import re
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple, Optional
 
 from .config import Config
 from .errors import CloudError, ConfigError
@@ -45,9 +42,11 @@ MAX_PATH = 100  # EFS limit for RootDirectory.Path
 MAX_SECONDARY_GIDS = 16  # EFS limit for PosixUser.SecondaryGids; 'storage check' reports any beyond
 
 
-@dataclass(frozen=True)
-class AccessPointSpec:
-    """Everything CreateAccessPoint is given for one user (pure data; see :func:`spec`)."""
+class AccessPointSpec(NamedTuple):
+    """Everything CreateAccessPoint is given for one user (pure data; see :func:`spec`).
+
+    A NamedTuple rather than a dataclass: the hook computes one at every login.
+    """
 
     file_system_id: str
     username: str
@@ -107,7 +106,7 @@ def spec(cfg: Config, ident: Identity) -> AccessPointSpec:
                            secondary_gids=gids, path=path, key=digest)
 
 
-def remembered(known: Mapping[str, str], want: AccessPointSpec) -> str | None:
+def remembered(known: Mapping[str, str], want: AccessPointSpec) -> Optional[str]:
     """The remembered access point id if it was made for exactly ``want``'s key."""
     ap_id = known.get(ACCESS_POINT_ANNOTATION, "")
     if _AP_ID.match(ap_id) and known.get(KEY_ANNOTATION) == want.key:
@@ -145,7 +144,7 @@ def _describe(efs: Any, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["NextToken"] = token
 
 
-def find(efs: Any, file_system_id: str, username: str, key: str | None = None) -> list[dict[str, Any]]:
+def find(efs: Any, file_system_id: str, username: str, key: Optional[str] = None) -> list[dict[str, Any]]:
     """Our access points for ``username`` on the file system (only those with ``key`` if given),
     oldest id first so every caller picks the same one if duplicates exist."""
     out = []
@@ -158,7 +157,7 @@ def find(efs: Any, file_system_id: str, username: str, key: str | None = None) -
     return sorted(out, key=lambda ap: ap.get("AccessPointId", ""))
 
 
-def describe(efs: Any, ap_id: str) -> dict[str, Any] | None:
+def describe(efs: Any, ap_id: str) -> Optional[dict[str, Any]]:
     """One access point by id, or None if it does not exist."""
     try:
         aps = _describe(efs, AccessPointId=ap_id)
@@ -220,7 +219,7 @@ class EfsError(CloudError):
     """An EFS call failed; ``code`` is the AWS error code (and ``access_point_id`` the existing
     access point when the code is AccessPointAlreadyExists)."""
 
-    def __init__(self, message: str, hint: str | None = None, code: str = "", access_point_id: str = ""):
+    def __init__(self, message: str, hint: Optional[str] = None, code: str = "", access_point_id: str = ""):
         super().__init__(message, hint)
         self.code = code
         self.access_point_id = access_point_id

@@ -24,8 +24,6 @@ Full path
     idempotent, so a re-run converges.
 """
 
-from __future__ import annotations
-
 import base64
 import hashlib
 import json
@@ -33,9 +31,7 @@ import os
 import stat
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 from . import __version__, fsutil
 from . import identity as identity_mod
@@ -56,6 +52,9 @@ from .names import (
     USERNAME_ANNOTATION,
     UserNames,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 FORMAT = 2  # bump when this module changes what it creates, so every user is re-provisioned once
 
@@ -83,14 +82,17 @@ _MISSING: Any = object()
 _VOLATILE_META = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
 
 
-@dataclass
-class Outcome:
-    """What :func:`ensure` did (or, in a dry run, would do) for one user."""
+class Outcome(NamedTuple):
+    """What :func:`ensure` did (or, in a dry run, would do) for one user.
+
+    A NamedTuple, not a dataclass: the hook builds one at every login, and importing dataclasses
+    (with inspect) would be a tenth of a returning user's hook.
+    """
 
     username: str
     namespace: str
     action: str                       # current | created | updated | would-create | would-update
-    changes: list[str] = field(default_factory=list)
+    changes: Sequence[str] = ()
     round_trips: int = 0
 
     @property
@@ -105,7 +107,7 @@ def user_names(cfg: Config, username: str) -> UserNames:
     return names_mod.for_user(username, cfg.users.namespace_prefix, cfg.users.rbac_username_prefix)
 
 
-def admit(cfg: Config, username: str, lookup: Callable[[str], Identity] | None = None) -> Identity:
+def admit(cfg: Config, username: str, lookup: Optional[Callable[[str], Identity]] = None) -> Identity:
     """The user's identity if they may have a namespace at all; else UsageError/NotEntitled."""
     names_mod.check_username(username)
     ident = (lookup or identity_mod.lookup)(username)
@@ -126,9 +128,11 @@ def utc_now(clock: Callable[[], float] = time.time) -> str:
 # --- desired state (pure) -----------------------------------------------------------------------
 
 
-def user_templates(cfg: Config) -> list[tuple[str, Path]]:
+def user_templates(cfg: Config) -> "list[tuple[str, Path]]":
     """(template name, file) of every user template, the site's replacing built-ins of the same name;
     the Namespace first because everything else lives in it."""
+    from pathlib import Path  # deferred: a returning user's hook renders nothing
+
     from .render import builtin_template_dir
 
     found: dict[str, Path] = {}
@@ -249,7 +253,7 @@ def _pointer(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def touch(client: KubeClient, names: UserNames, now: str) -> dict[str, Any] | None:
+def touch(client: KubeClient, names: UserNames, now: str) -> Optional[dict[str, Any]]:
     """Stamp the last hook run on the user's namespace and return it; None if it does not exist.
 
     One request.  The JSON patch first tests that the namespace is this user's, so a namespace of
@@ -297,7 +301,7 @@ def _check_not_terminating(ns: dict[str, Any], names: UserNames) -> None:
                           "wait until it is gone (ood-k8s user teardown), then log in again")
 
 
-def _annotations(obj: dict[str, Any] | None) -> dict[str, str]:
+def _annotations(obj: Optional[dict[str, Any]]) -> dict[str, str]:
     return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
 
 
@@ -305,14 +309,14 @@ def _ref(obj: dict[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-def _refs(value: str | None) -> list[str]:
+def _refs(value: Optional[str]) -> list[str]:
     return [r for r in (value or "").split(",") if r.count("/") == 1]
 
 
 # --- provisioning -----------------------------------------------------------------------------
 
 
-def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: str | None = None, force: bool = False,
+def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[str] = None, force: bool = False,
            dry_run: bool = False, renderer: Any = None, cognito: Any = None, storage: Any = None) -> Outcome:
     """Make the cluster (and Cognito and storage) match the user's desired state.
 
@@ -326,8 +330,7 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: str | None 
     want = desired_hash(cfg, ident, storage.fingerprint(cfg, ident))
     if dry_run:
         outcome = _plan(cfg, ident, client, names, want, now, renderer, cognito, storage)
-        outcome.round_trips = client.round_trips - start
-        return outcome
+        return outcome._replace(round_trips=client.round_trips - start)
     ns = touch(client, names, now)
     known = _annotations(ns)
     if ns is not None and not force and known.get(HASH_ANNOTATION) == want:
@@ -460,7 +463,7 @@ def diff(old: Any, new: Any, *, secret: bool = False, limit: int = 8) -> list[st
 
 def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data: bool = False,
              delete_cognito_user: bool = False, dry_run: bool = False, cognito: Any = None, storage: Any = None,
-             lookup: Callable[[str], Identity] | None = None) -> list[str]:
+             lookup: Optional[Callable[[str], Identity]] = None) -> list[str]:
     """Remove a user's namespace (ending their sessions), token cache on this portal and storage
     objects; home data stays unless ``delete_home_data``.  Returns what was (or, in a dry run, would
     be) done."""
@@ -509,7 +512,7 @@ def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data
     return done
 
 
-def _teardown_identity(cfg: Config, username: str, ns: dict[str, Any] | None,
+def _teardown_identity(cfg: Config, username: str, ns: Optional[dict[str, Any]],
                        lookup: Callable[[str], Identity]) -> Identity:
     """The user's identity; for a user who has left (no longer in NSS), what the namespace remembers."""
     try:

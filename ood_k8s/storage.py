@@ -16,12 +16,10 @@ Building objects is pure; only :func:`provision` (EFS, when the access point is 
 :func:`teardown` and :func:`check` talk to AWS or the cluster.
 """
 
-from __future__ import annotations
-
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from types import MappingProxyType
+from typing import Any, Literal, Mapping, NamedTuple, Optional, Sequence
 
 from . import names as names_mod
 from .config import Config
@@ -56,7 +54,7 @@ def template_fields(cfg: Config, ident: Identity) -> dict[str, Any]:
     return {"user": ident.username, "slug": slug, "uid": ident.uid, "gid": ident.gid}
 
 
-def home_claim_name(cfg: Config, ident: Identity) -> str | None:
+def home_claim_name(cfg: Config, ident: Identity) -> Optional[str]:
     mode = cfg.storage.mode
     if mode in ("efs", "nfs"):
         return HOME_CLAIM
@@ -148,13 +146,13 @@ def fingerprint(cfg: Config, ident: Identity) -> dict[str, Any]:
     return fp
 
 
-@dataclass
-class StorageResult:
+class StorageResult(NamedTuple):
     """What :func:`provision` asks the caller to do: server-side apply ``objects`` (in order) and
     remember ``annotations`` (pass them back as ``known_annotations`` next time)."""
 
-    objects: list[dict[str, Any]] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
+    # NamedTuples rather than dataclasses here: the hook imports this module at every login.
+    objects: Sequence[dict[str, Any]] = ()
+    annotations: Mapping[str, str] = MappingProxyType({})
 
 
 def _nfs_path(cfg: Config, ident: Identity) -> str:
@@ -311,8 +309,7 @@ def teardown(cfg: Config, ident: Identity, names: UserNames, client: Any, delete
 Status = Literal["ok", "info", "warn", "error"]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     """One row of ``ood-k8s storage check``: what the portal sees beside what the pod gets."""
 
     what: str

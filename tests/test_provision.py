@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import threading
@@ -300,7 +299,7 @@ def test_second_login_is_one_request_and_calls_nothing_else(cfg: Any, client: Ku
     fake_kube.reset_requests()
     storage, cognito = FakeStorage(), FakeCognito()
     out = ensure(cfg, client, storage=storage, cognito=cognito, now="2025-03-02T08:00:00Z")
-    assert (out.action, out.round_trips, out.changes, out.changed) == ("current", 1, [], False)
+    assert (out.action, out.round_trips, out.changes, out.changed) == ("current", 1, (), False)
     assert len(fake_kube.requests) == 1
     req = fake_kube.requests[0]
     assert (req.method, req.path) == ("PATCH", "/api/v1/namespaces/ood-alice")
@@ -627,4 +626,4 @@ def test_teardown_refuses_a_foreign_namespace_and_bad_options(cfg: Any, client: 
 
 def test_outcome_is_plain_data() -> None:
     out = provision.Outcome("alice", "ood-alice", "created", ["x"], 3)
-    assert json.loads(json.dumps(dataclasses.asdict(out)))["round_trips"] == 3
+    assert json.loads(json.dumps(out._asdict()))["round_trips"] == 3

@@ -135,13 +135,14 @@ def test_the_hook_reads_common_arguments_without_building_a_parser(monkeypatch: 
     assert (args.user, args.config, args.force, unknown) == ("alice", "/etc/ood/config/ood_k8s.yml", False, [])
 
 
-def test_a_returning_users_hook_imports_neither_yaml_nor_logging(portal: Portal) -> None:  # noqa: F811
+def test_a_returning_users_hook_imports_neither_yaml_nor_logging_nor_dataclasses(portal: Portal) -> None:  # noqa: F811
     # The whole process, as the launcher runs it, with everything it forks: a returning user's login
-    # (namespace current, tokens cached, kubeconfig unchanged) must not pay for PyYAML or logging.
+    # (namespace current, tokens cached, kubeconfig unchanged) must not pay for PyYAML, logging or
+    # dataclasses (with inspect).
     assert portal.run("alice").returncode == 0
     proc = portal.run("alice", env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert proc.returncode == 0, proc.stderr
     assert "kubeconfig unchanged" in proc.stderr and "credentials cached" in proc.stderr, proc.stderr
     imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "ood_k8s.userkubeconfig" in imported  # the probe saw the hook's own imports
-    assert {"yaml", "logging"} & imported == set()
+    assert {"yaml", "logging", "dataclasses", "inspect"} & imported == set()

@@ -128,7 +128,7 @@ def test_nfs_volume_objects_whole_dicts(make_config) -> None:
 def test_other_modes_need_no_objects(make_config, mode: str) -> None:
     cfg = make_config(**{"storage.mode": mode, "users.pod_security": "privileged"})
     assert storage.volume_objects(cfg, ALICE, ALICE_NAMES) == []
-    assert storage.provision(cfg, ALICE, ALICE_NAMES, {}) == storage.StorageResult([], {})
+    assert storage.provision(cfg, ALICE, ALICE_NAMES, {}) == storage.StorageResult()
 
 
 @pytest.mark.parametrize("version", ["1.25", "1.33", "1.37"])
@@ -473,7 +473,7 @@ def test_check_reports_missing_pieces_as_next_login(make_config, kube, tmp_path:
 
 def test_pvc_mode_checks_the_site_claim(make_config, kube, fake_kube, home: Identity) -> None:
     cfg = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "home-{user}"})
-    assert storage.provision(cfg, home, ALICE_NAMES, {}).objects == []
+    assert storage.provision(cfg, home, ALICE_NAMES, {}).objects == ()
     (claim,) = [f for f in storage.check(cfg, home, ALICE_NAMES, kube) if f.what == "PersistentVolumeClaim"]
     assert (claim.status, claim.fix) == ("error", "storage.mode pvc uses claims the site creates: create home-alice "
                                                   "in ood-alice")
