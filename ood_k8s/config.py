@@ -6,9 +6,9 @@ below is used, which is complete and valid (it is what ``make demo`` renders).
 
 Each setting is declared with :func:`setting` in a :func:`section` class: its default, ``doc``
 (shown by ``ood-k8s config example``), optionally ``check`` (a function returning an error text or
-``None``) and ``secret`` (never printed).  :func:`load` reports *every* problem at once, one line each, naming the key
-path, the bad value and what was expected.  Unknown keys are errors: a typo must not silently
-fall back to a default.
+``None``) and ``secret`` (never printed).  :func:`load` reports *every* problem at once, one line
+each, naming the key path, the bad value and what was expected.  Unknown keys are errors: a typo
+must not silently fall back to a default.
 
 When root loads a root-owned file (the hook at each login, ``ood-k8s config check``), it leaves
 ``<file>.cache.json`` beside it: the parsed data, the exact text it came from and which code
@@ -157,7 +157,7 @@ else:
         ``__settings__``, and it gets a keyword ``__init__``, ``__repr__`` and ``__eq__`` over them.
 
         The sections were dataclasses; the standard decorator imports ``inspect`` and compiles three
-        methods per class from source, ~20 ms of every OOD status poll for the 25 classes below.
+        methods per class from source, ~20 ms of every OOD status poll for the 22 classes below.
         :func:`fields`, :func:`replace` and :func:`is_section` stand in for dataclasses' functions.
         Type checkers see ``dataclass``, which means the same for these classes.
         """

@@ -157,11 +157,11 @@ def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
 def exit_now(code: int) -> NoReturn:
     """End a one-shot command process at once: flush its output, skip the interpreter's teardown.
 
-    OOD starts ``ood-k8s-psij`` for every status poll and kubectl starts the credential plugin for
-    every command; tearing down the ~150 modules they load (freeing each module's objects) costs
-    such a process 7-15 ms on a 2-core portal, more than its API requests.  Only for processes
-    with nothing left to finish: no threads, no temporary files, no logging handlers -- their
-    files are closed, their locks go with the process.
+    OOD starts ``ood-k8s-psij`` for every status poll and the hook at every login, and kubectl starts
+    the credential plugin for every command; tearing down the ~150 modules they load (freeing each
+    module's objects) costs such a process 7-15 ms on a 2-core portal, more than its API requests.
+    Only for processes with nothing left to finish: no threads, no temporary files, no buffering
+    logging handlers -- their files are closed, their locks go with the process.
     """
     import os
     import sys
