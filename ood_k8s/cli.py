@@ -47,9 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plugin_call(args: Sequence[str]) -> bool:
+    return list(args[:1]) == ["credential"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["credential"]:
+    if _plugin_call(args_list):
         # Hot path: every kubectl process runs the plugin; skip building the whole parser.
         from .credential import main as credential_main
 
@@ -67,7 +71,7 @@ def cli() -> None:
     """The ``ood-k8s`` command.  The credential plugin runs once per kubectl command, so it skips
     the interpreter's teardown (:func:`~ood_k8s.errors.exit_now`); admin commands exit normally."""
     code = main()
-    if sys.argv[1:2] == ["credential"]:
+    if _plugin_call(sys.argv[1:]):
         exit_now(code)
     sys.exit(code)
 

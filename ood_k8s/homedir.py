@@ -73,6 +73,11 @@ def _judge_existing(home: str, st: os.stat_result, ident: Identity) -> None:
                             "check who should own it; ood-k8s never chowns an existing directory")
 
 
+def would_create(ident: Identity, home_root: str) -> bool:
+    """Whether :func:`ensure_home` would create ``ident.home`` now (a dry run's question; no change)."""
+    return _components(ident.home, home_root) is not None and inspect(ident.home) is None
+
+
 def ensure_home(ident: Identity, home_root: str, skeleton_dir: str | None = None) -> bool:
     """Make sure ``ident.home`` exists; True if it was created now (0700, uid:gid, skeleton copied).
 

@@ -405,8 +405,9 @@ def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, wa
     changes += notes
     for obj in objects + volumes:
         meta = obj["metadata"]
+        # Without the namespace nothing in it exists; cluster-scoped objects (a PV) still may.
         current = client.get_or_none(obj["kind"], meta["name"], meta.get("namespace")) \
-            if ns is not None or obj["kind"] == "PersistentVolume" else None
+            if ns is not None or "namespace" not in meta else None
         if current is None:
             changes.append(f"create {_ref(obj)}")
             continue

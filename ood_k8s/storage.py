@@ -199,11 +199,10 @@ def plan(cfg: Config, ident: Identity, names: UserNames, known_annotations: Mapp
     the objects to apply and notes on the rest (an access point to make, a home to create)."""
     _check_home_path(ident)
     notes: list[str] = []
-    if cfg.storage.create_home and os.path.normpath(ident.home).startswith(
-            os.path.normpath(cfg.storage.home_root).rstrip("/") + "/"):
-        from .homedir import inspect
+    if cfg.storage.create_home:
+        from . import homedir
 
-        if inspect(ident.home) is None:
+        if homedir.would_create(ident, cfg.storage.home_root):
             notes.append(f"create home directory {ident.home} (0700, {ident.uid}:{ident.gid})")
     mode = cfg.storage.mode
     if mode == "efs":

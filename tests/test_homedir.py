@@ -292,3 +292,13 @@ def test_storage_ensure_home_follows_the_config(root: Path, skel: Path, make_con
     on = make_config(**{"storage.home_root": str(root), "storage.skeleton_dir": str(skel)})
     assert storage.ensure_home(on, ident) is True
     assert (Path(ident.home) / ".bashrc").read_text() == "# bashrc\n"
+
+
+def test_would_create_answers_as_ensure_home_acts(tmp_path: Path) -> None:
+    root = tmp_path / "homes"
+    root.mkdir()
+    alice = user(root)
+    assert homedir.would_create(alice, str(root)) and not Path(alice.home).exists()
+    assert not homedir.would_create(user(tmp_path / "elsewhere"), str(root))  # never created outside the root
+    homedir.ensure_home(alice, str(root))
+    assert not homedir.would_create(alice, str(root))
