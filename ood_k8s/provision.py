@@ -405,9 +405,12 @@ def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, wa
     changes += notes
     for obj in objects + volumes:
         meta = obj["metadata"]
-        # Without the namespace nothing in it exists; cluster-scoped objects (a PV) still may.
-        current = client.get_or_none(obj["kind"], meta["name"], meta.get("namespace")) \
-            if ns is not None or "namespace" not in meta else None
+        if obj["kind"] == "Namespace":
+            current = ns  # read above
+        elif ns is not None or "namespace" not in meta:
+            current = client.get_or_none(obj["kind"], meta["name"], meta.get("namespace"))
+        else:
+            current = None  # nothing exists in a namespace that does not; cluster-scoped objects may
         if current is None:
             changes.append(f"create {_ref(obj)}")
             continue
