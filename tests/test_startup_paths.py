@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ood_k8s import credential, hook
-from ood_k8s.errors import UsageError
-
-from .conftest import ROOT
-from .test_hook import Portal, portal  # noqa: F401 - the portal-in-a-box fixture, reused
+from ood_k8s.auth import plugin as credential
+from ood_k8s.core.errors import UsageError
+from ood_k8s.users import hook
+from tests.conftest import ROOT
+from tests.users.test_hook import Portal, portal  # noqa: F401 - the portal-in-a-box fixture, reused
 
 HEAVY = ["yaml", "http.client", "email", "argparse", "hashlib", "subprocess", "tempfile", "difflib", "jinja2",
          "boto3", "urllib.request", "decimal", "logging", "encodings.idna", "dataclasses", "inspect", "calendar",
@@ -36,8 +36,8 @@ def loaded(code: str) -> list[str]:
 
 def test_the_poll_path_modules_import_nothing_heavy() -> None:
     # Everything ood-k8s-psij's info verb imports before it reads the config and calls the API.
-    assert loaded("import ood_k8s.psij_shim, ood_k8s.config, ood_k8s.connect, ood_k8s.adapter, "
-                  "ood_k8s.kubeconfig, ood_k8s.credential, ood_k8s.identity") == []
+    assert loaded("import ood_k8s.ood.psij_shim, ood_k8s.config, ood_k8s.kubeconfig.clients, ood_k8s.sessions.adapter, "
+                  "ood_k8s.kubeconfig.read, ood_k8s.auth.plugin, ood_k8s.core.identity") == []
 
 
 def test_the_poll_path_compiles_no_annotation_at_import() -> None:
@@ -53,7 +53,8 @@ def test_the_poll_path_compiles_no_annotation_at_import() -> None:
             init(self, arg, *args, **kwargs)
 
         typing.ForwardRef.__init__ = counting
-        import ood_k8s.psij_shim, ood_k8s.config, ood_k8s.connect, ood_k8s.adapter, ood_k8s.credential
+        import ood_k8s.ood.psij_shim, ood_k8s.config, ood_k8s.kubeconfig.clients, ood_k8s.sessions.adapter
+        import ood_k8s.auth.plugin
         ood_k8s.config.parse({"cluster": {"server": "https://h"}, "users": {"quota": {"pods": 1}}})
         print(" ".join(compiled))
     """
@@ -69,14 +70,14 @@ def test_the_credential_plugin_imports_neither_argparse_nor_dataclasses(tmp_path
 
 
 def test_exit_now_delivers_all_output_and_the_exit_code() -> None:
-    code = ("import sys\nfrom ood_k8s.errors import exit_now\n"
+    code = ("import sys\nfrom ood_k8s.core.errors import exit_now\n"
             "sys.stdout.write('x' * (1 << 20))\nsys.stderr.write('last words')\nexit_now(3)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
     assert (out.returncode, len(out.stdout), out.stderr) == (3, 1 << 20, "last words")
 
 
 def test_exit_now_fails_when_the_output_cannot_be_delivered() -> None:
-    code = "import sys\nfrom ood_k8s.errors import exit_now\nsys.stdout.write('x' * 100)\nexit_now(0)"
+    code = "import sys\nfrom ood_k8s.core.errors import exit_now\nsys.stdout.write('x' * 100)\nexit_now(0)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as under OOD
     with open("/dev/full", "w") as full:
         out = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, cwd=str(ROOT),
@@ -144,5 +145,5 @@ def test_a_returning_users_hook_imports_neither_yaml_nor_logging_nor_dataclasses
     assert proc.returncode == 0, proc.stderr
     assert "kubeconfig unchanged" in proc.stderr and "credentials cached" in proc.stderr, proc.stderr
     imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "ood_k8s.userkubeconfig" in imported  # the probe saw the hook's own imports
+    assert "ood_k8s.kubeconfig.user" in imported  # the probe saw the hook's own imports
     assert {"yaml", "logging", "dataclasses", "inspect"} & imported == set()

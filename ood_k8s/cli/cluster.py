@@ -1,0 +1,99 @@
+"""``ood-k8s cluster render`` and ``ood-k8s doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXTRAS = {"eksctl": "the EKS OIDC identity provider, as an eksctl ClusterConfig fragment",
+          "node-groups": "cluster-autoscaler node groups: tags and settings"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="what the site applies to the cluster once")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    render = verbs.add_parser(
+        "render", help="print the cluster-scoped objects (RBAC, admission guard, priority classes, GPU capacity)",
+        description="Print every cluster-scoped object ood-k8s needs, validated against the schema of "
+                    "cluster.kubernetes_version; apply with: ood-k8s cluster render | kubectl apply "
+                    "--server-side -f -.  '--only eksctl' and '--only node-groups' print the two documents that "
+                    "are not Kubernetes objects.")
+    render.add_argument("--output", "-o", choices=("yaml", "json"), default="yaml")
+    render.add_argument("--only", metavar="WHAT",
+                        help="one kind (e.g. ClusterRole, NodePool), or 'eksctl', or 'node-groups'")
+    render.set_defaults(handler=_render)
+    doctor = sub.add_parser("doctor", help="check the site's setup: a checklist with a fix for each problem",
+                            description="Check configuration, API access, the provisioner's permissions, Cognito, "
+                                        "the cluster's OIDC settings, GPU capacity and storage (and one user's "
+                                        "setup with --user). Exit status 1 if anything is wrong.")
+    doctor.add_argument("--user", metavar="USER", help="also check this portal user's namespace, kubeconfig, "
+                                                       "tokens and home directory")
+    doctor.set_defaults(handler=_doctor)
+
+
+def _render(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from ood_k8s.cli import load_config
+    from ood_k8s.cluster import manifests as cluster
+    from ood_k8s.core.errors import UsageError
+
+    cfg = load_config(args)
+    only = (args.only or "").strip()
+    if only.lower() in EXTRAS:
+        doc = cluster.eksctl_config(cfg) if only.lower() == "eksctl" else cluster.node_groups(cfg)
+        if not doc:
+            raise UsageError("no cluster-autoscaler node groups: cluster.autoscaler is "
+                             f"{cfg.cluster.autoscaler}", "set cluster.autoscaler: cluster-autoscaler")
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n" if args.output == "json"
+                         else f"# {EXTRAS[only.lower()]}\n" + yaml.safe_dump(doc, sort_keys=False))
+        return 0
+    objs = cluster.objects(cfg)
+    if only:
+        kinds = list(dict.fromkeys(o["kind"] for o in objs))
+        match = [k for k in kinds if k.lower() == only.lower()]
+        if not match:
+            raise UsageError(f"--only {only}: nothing of that kind is rendered for this configuration",
+                             f"use one of {', '.join(kinds + list(EXTRAS))}")
+        objs = [o for o in objs if o["kind"] == match[0]]
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}, indent=2) + "\n")
+        return 0
+    out = [f"# ood-k8s cluster render: {cfg.source}, Kubernetes {cfg.cluster.kubernetes_version}"]
+    for obj in objs:
+        out.append("---\n" + yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).rstrip("\n"))
+    if not only:
+        extras = ["eksctl"] + (["node-groups"] if cluster.node_groups(cfg) else [])
+        out.append("# Not Kubernetes objects, printed separately: " +
+                   "; ".join(f"--only {e} ({EXTRAS[e]})" for e in extras))
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ood_k8s.cli import load_config
+    from ood_k8s.core.errors import ConfigError
+    from ood_k8s.doctor import runner as doctor
+
+    ascii_only = not _can_print("✔✘–")
+    try:
+        cfg = load_config(args)
+    except ConfigError as err:
+        checks = [doctor.Check("configuration", False, p, "fix the file ('ood-k8s config check' lists every problem)")
+                  for p in (err.problems or [err.message])]
+        text, code = doctor.report(checks, ascii_only=ascii_only)
+        sys.stdout.write(text)
+        return code
+    text, code = doctor.report(doctor.run(cfg, args.user), ascii_only=ascii_only)
+    sys.stdout.write(text)
+    return code
+
+
+def _can_print(text: str) -> bool:
+    try:
+        text.encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True

@@ -1,0 +1,52 @@
+"""``ood-k8s ood config|form-options``: the Open OnDemand files, generated from the site config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ood", help="generate the Open OnDemand cluster file, ood_portal.yml lines and "
+                                   "the Jupyter form's options")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    cfg = verbs.add_parser("config", help="write (or print) clusters.d/<cluster_id>.yml, the ood_portal.yml "
+                                          "lines and ood_k8s/form_options.json")
+    cfg.add_argument("--out", metavar="DIR",
+                     help="directory to write into, e.g. /etc/ood/config (default: print to stdout)")
+    cfg.add_argument("--psij", metavar="PATH", help="installed ood-k8s-psij (default: found beside this "
+                                                    "interpreter or on PATH)")
+    cfg.add_argument("--hook", metavar="PATH", help="installed ood-k8s-pre-hook (default: found beside this "
+                                                    "interpreter, on PATH or in this checkout)")
+    cfg.add_argument("--force", action="store_true", help="replace files that ood-k8s did not generate")
+    cfg.set_defaults(handler=_config)
+    verbs.add_parser("form-options", help="print the Jupyter form's options as JSON").set_defaults(
+        handler=_form_options)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from ood_k8s.cli import load_config
+    from ood_k8s.ood import files as oodconfig
+
+    cfg = load_config(args)
+    psij = args.psij or oodconfig.default_psij_path()
+    hook = args.hook or oodconfig.default_hook_path()
+    generated = oodconfig.files(cfg, psij, hook)
+    if not args.out:
+        sys.stdout.write(oodconfig.render_stdout(generated))
+        return 0
+    for path in oodconfig.write(generated, args.out, force=args.force):
+        print(f"wrote {path}")
+    print(f"next: merge {oodconfig.PORTAL_SNIPPET_PATH} into ood_portal.yml and run update_ood_portal")
+    return 0
+
+
+def _form_options(args: argparse.Namespace) -> int:
+    import json
+
+    from ood_k8s.cli import load_config
+    from ood_k8s.ood import files as oodconfig
+
+    json.dump(oodconfig.form_options(load_config(args)), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0

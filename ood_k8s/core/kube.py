@@ -1,0 +1,515 @@
+"""The one way ood-k8s talks to the Kubernetes API: a small client on the standard library.
+
+Why not the official ``kubernetes`` package: importing it costs ~240 ms and OOD starts a process
+for every status poll (REFERENCE §9).  For the same reason the transport is not ``http.client``
+either (it pulls in the ``email`` package, ~15 ms) but :class:`_Connection`, the part of HTTP/1.1
+the API server speaks to a client, on ``socket`` and ``ssl``.  One keep-alive connection per
+thread (one TLS handshake per process on the poll path), and kubectl-like verbs::
+
+    client.get("Pod", "jupyter-0a1b2c3d", namespace="ood-alice")
+    client.list("Pod", namespace="ood-alice", label_selector="ood-k8s.io/job")
+    client.create(obj); client.apply(obj); client.patch(...); client.delete(...)
+
+Failures raise the typed errors of :mod:`ood_k8s.core.errors` (NotFound, AlreadyExists, Conflict,
+Invalid, Forbidden, Unauthorized, Unavailable) with one-line messages.  429, 5xx and connection
+errors are retried with exponential backoff that honours ``Retry-After``; a 401 makes the client
+ask its token source for a fresh token once, as kubectl does with exec plugins.
+"""
+
+import _thread  # threading's own primitives, without importing threading: ~2 ms of every poll
+import json
+import socket
+import ssl
+import time
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+from ood_k8s.core.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    Invalid,
+    KubeError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+
+FIELD_MANAGER = "ood-k8s"
+
+
+class Resource(NamedTuple):
+    # A NamedTuple: a frozen dataclass costs ~1 ms more at import, on every status poll.
+    kind: str
+    api_version: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def prefix(self) -> str:
+        return "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+
+
+def _r(kind: str, api_version: str, plural: str, namespaced: bool = True) -> Resource:
+    return Resource(kind, api_version, plural, namespaced)
+
+
+RESOURCES: dict[str, Resource] = {r.kind: r for r in (
+    _r("Namespace", "v1", "namespaces", False),
+    _r("Pod", "v1", "pods"),
+    _r("Service", "v1", "services"),
+    _r("Secret", "v1", "secrets"),
+    _r("ConfigMap", "v1", "configmaps"),
+    _r("Event", "v1", "events"),
+    _r("ServiceAccount", "v1", "serviceaccounts"),
+    _r("ResourceQuota", "v1", "resourcequotas"),
+    _r("LimitRange", "v1", "limitranges"),
+    _r("PersistentVolumeClaim", "v1", "persistentvolumeclaims"),
+    _r("PersistentVolume", "v1", "persistentvolumes", False),
+    _r("Node", "v1", "nodes", False),
+    _r("Role", "rbac.authorization.k8s.io/v1", "roles"),
+    _r("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
+    _r("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles", False),
+    _r("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    _r("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
+    _r("PriorityClass", "scheduling.k8s.io/v1", "priorityclasses", False),
+    _r("SelfSubjectAccessReview", "authorization.k8s.io/v1", "selfsubjectaccessreviews", False),
+    _r("ValidatingAdmissionPolicy", "admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False),
+    _r("ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io/v1",
+       "validatingadmissionpolicybindings", False),
+    _r("NodePool", "karpenter.sh/v1", "nodepools", False),
+    _r("EC2NodeClass", "karpenter.k8s.aws/v1", "ec2nodeclasses", False),
+)}
+
+
+def resource(kind: str) -> Resource:
+    try:
+        return RESOURCES[kind]
+    except KeyError:
+        raise ValueError(f"unknown kind {kind!r}") from None
+
+
+_REASONS: dict[str, type[KubeError]] = {
+    "NotFound": NotFound, "AlreadyExists": AlreadyExists, "Conflict": Conflict, "Invalid": Invalid,
+    "Forbidden": Forbidden, "Unauthorized": Unauthorized,
+}
+_BY_STATUS: dict[int, type[KubeError]] = {
+    404: NotFound, 409: Conflict, 422: Invalid, 400: Invalid, 403: Forbidden, 401: Unauthorized,
+}
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+
+
+class ProtocolError(OSError):
+    """The server's answer is not HTTP/1.1 as we speak it (an OSError: retried like a dropped connection)."""
+
+
+class Disconnected(ProtocolError, ConnectionResetError):
+    """The server closed the connection before answering (e.g. an idle keep-alive connection)."""
+
+
+class _Connection:
+    """One HTTP/1.1 keep-alive connection: requests with Content-Length bodies, responses with
+    Content-Length, chunked or close-delimited bodies -- all the API server and its proxies send."""
+
+    def __init__(self, host: str, port: int, context: Optional[ssl.SSLContext], timeout: float) -> None:
+        self.host, self.port, self.context, self.timeout = host, port, context, timeout
+        default = 443 if context is not None else 80
+        shown = f"[{host}]" if ":" in host else host
+        self.host_header = shown if port == default else f"{shown}:{port}"
+        self.sock: Optional[socket.socket] = None
+        self.reader: Any = None
+
+    def _connect(self) -> None:
+        # An ASCII host goes as bytes: as a str, the resolver and ssl would import the idna codec
+        # (and unicodedata) to encode it, ~2 ms of every poll.
+        name: Union[str, bytes] = self.host.encode("ascii") if self.host.isascii() else self.host
+        sock = socket.create_connection((name, self.port), self.timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is not None:
+                # server_hostname: SNI, and the certificate is checked against the host name or IP.
+                sock = self.context.wrap_socket(sock, server_hostname=name)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def close(self) -> None:
+        sock, reader, self.sock, self.reader = self.sock, self.reader, None, None
+        if reader is not None:
+            reader.close()
+        if sock is not None:
+            sock.close()
+
+    def request(self, method: str, target: str, body: Optional[bytes],
+                headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """Send one request, read its response; the connection stays open unless the server ends it."""
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
+        lines.extend(f"{k}: {v}" for k, v in headers.items())
+        if body is not None or method in _BODY_METHODS:
+            lines.append(f"Content-Length: {len(body or b'')}")
+        if not all(line.isprintable() for line in lines):
+            # A token or path with a line break would smuggle headers or requests.
+            raise ValueError("refusing to send a request line or header with control characters")
+        head = "\r\n".join(lines)
+        if self.sock is None:
+            self._connect()
+        assert self.sock is not None
+        self.sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + (body or b""))
+        return self._response(method)
+
+    def _line(self) -> bytes:
+        line = self.reader.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise ProtocolError("response line too long")
+        return line
+
+    def _response(self, method: str) -> tuple[int, dict[str, str], bytes]:
+        while True:
+            line = self._line()
+            if not line:
+                raise Disconnected("the server closed the connection without answering")
+            version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
+            code = rest[:3]
+            if not version.startswith("HTTP/1.") or not code.isdigit():
+                raise ProtocolError(f"not an HTTP/1.x response: {line[:40]!r}")
+            status = int(code)
+            headers = self._headers()
+            if status != 100:  # 100 Continue precedes the real answer
+                break
+        keep = version != "HTTP/1.0" or headers.get("connection", "").lower() == "keep-alive"
+        if headers.get("connection", "").lower() == "close":
+            keep = False
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            data = b""
+        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            data = self._chunked()
+        elif "content-length" in headers:
+            length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
+            if length < 0:
+                raise ProtocolError("bad Content-Length")
+            data = self._exactly(length)
+        else:
+            data = self.reader.read()  # the body ends with the connection
+            keep = False
+        if not keep:
+            self.close()
+        return status, headers, data
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        last = ""
+        for _ in range(_MAX_HEADERS + 1):
+            line = self._line()
+            if line in (b"\r\n", b"\n", b""):
+                return headers
+            text = line.decode("latin-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and last:  # obsolete line folding
+                headers[last] += " " + text.strip()
+                continue
+            name, colon, value = text.partition(":")
+            if not colon:
+                raise ProtocolError("malformed response header")
+            last = name.strip().lower()
+            value = value.strip()
+            headers[last] = f"{headers[last]}, {value}" if last in headers else value
+        raise ProtocolError(f"more than {_MAX_HEADERS} response headers")
+
+    def _exactly(self, n: int) -> bytes:
+        data = self.reader.read(n) if n else b""
+        if len(data) != n:
+            raise Disconnected(f"the server closed the connection {len(data)} bytes into a {n}-byte body")
+        return data
+
+    def _chunked(self) -> bytes:
+        parts = []
+        while True:
+            size_text = self._line().split(b";", 1)[0].strip()
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                raise ProtocolError("bad chunk size")
+            size = int(size_text, 16)
+            if size == 0:
+                self._headers()  # trailer fields: nothing we use
+                return b"".join(parts)
+            parts.append(self._exactly(size))
+            self._exactly(2)  # CRLF after the chunk
+
+
+def _segment(value: str) -> str:
+    """A path segment that cannot climb or add segments, whatever the caller passed.
+
+    Same rule as the API server's path-segment names: not empty, '.' or '..', no '/' or '%'.
+    """
+    if not value or value in (".", "..") or "/" in value or "%" in value:
+        raise Invalid(f"invalid object name {value!r}", "names are DNS-1123 labels or subdomains")
+    return _percent(value)
+
+
+# URLs are built and parsed here rather than with urllib.parse, whose import (with ipaddress) is
+# ~4 ms of every OOD status poll; what an API server URL and a request target need is this small.
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _percent(value: str) -> str:
+    """RFC 3986 percent-encoding of all but unreserved characters (``quote(value, safe="")``)."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in value.encode())
+
+
+def _query(params: dict[str, Any]) -> str:
+    return "&".join(f"{_percent(str(k))}={_percent(str(v))}" for k, v in params.items())
+
+
+def server_address(server: str) -> tuple[bool, str, int, str]:
+    """``(https, host, port, base path)`` of an API server URL such as ``https://10.0.0.1:6443``,
+    ``https://[fd00::1]`` or ``https://proxy.example.edu/k8s``; raises :class:`Unavailable` for
+    anything else (another scheme, user info, a query, a bad port)."""
+    scheme, sep, rest = server.partition("://")
+    authority, _, path = rest.partition("/")
+    if authority.startswith("["):  # an IPv6 literal: [addr] or [addr]:port
+        host, bracket, port = authority[1:].partition("]")
+        ok = bool(bracket) and ":" in host and port[:1] in ("", ":")
+        port = port[1:]
+    else:
+        host, _, port = authority.partition(":")
+        ok = ":" not in port
+    https = scheme.lower() == "https"
+    ok = ok and bool(sep) and scheme.lower() in ("https", "http") and bool(host) and \
+        not any(c in server for c in "@?#\\ \t\r\n") and \
+        (port == "" or (port.isascii() and port.isdigit() and 0 < int(port) < 65536))
+    if not ok:
+        raise Unavailable(f"invalid API server URL {server!r}", "set cluster.server to https://HOST:PORT")
+    return https, host.lower(), int(port) if port else (443 if https else 80), ("/" + path).rstrip("/")
+
+
+class KubeClient:
+    """Kubernetes API client. Thread safe: each thread keeps its own keep-alive connection."""
+
+    def __init__(self, server: str, *, token: Optional[Union[Callable[[bool], str], str]] = None,
+                 ca_file: Optional[str] = None, ca_data: Optional[bytes] = None, insecure: bool = False,
+                 client_cert: Optional[tuple[str, str]] = None, timeout: float = 10.0, retries: int = 4,
+                 field_manager: str = FIELD_MANAGER, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._https, self._host, self._port, self._base = server_address(server)
+        self.server = server.rstrip("/")
+        self._token = (lambda refresh=False: token) if isinstance(token, str) or token is None else token
+        self.timeout = timeout
+        self.retries = retries
+        self.field_manager = field_manager
+        self._sleep = sleep
+        self._connections: dict[int, _Connection] = {}  # by thread: one keep-alive connection each
+        self._lock = _thread.allocate_lock()
+        self.round_trips = 0
+        self._ssl: Optional[ssl.SSLContext] = None
+        if self._https:
+            ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data.decode() if ca_data else None)
+            if insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if client_cert:
+                ctx.load_cert_chain(*client_cert)
+            self._ssl = ctx
+
+    # --- transport ---------------------------------------------------------------------------
+
+    def _connection(self) -> _Connection:
+        # A thread ident is reused only after its thread ended, so a connection is never shared.
+        ident = _thread.get_ident()
+        conn = self._connections.get(ident)
+        if conn is None:
+            conn = self._connections[ident] = _Connection(self._host, self._port, self._ssl, self.timeout)
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = self._connections.pop(_thread.get_ident(), None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        """Close every thread's connection; call it when no request is in flight."""
+        with self._lock:
+            conns = list(self._connections.values())
+            self._connections.clear()
+        for conn in conns:
+            conn.close()
+
+    def _send(self, method: str, url: str, body: Optional[bytes], headers: dict[str, str]) -> tuple[int, dict, bytes]:
+        conn = self._connection()
+        with self._lock:
+            self.round_trips += 1
+        try:
+            return conn.request(method, url, body, headers)
+        except BaseException:
+            self._drop_connection()
+            raise
+
+    def request(self, method: str, path: str, *, query: Optional[dict[str, Any]] = None, body: Any = None,
+                content_type: str = "application/json") -> Any:
+        """One API call with retries; returns the decoded JSON body (or None for an empty one)."""
+        url = self._base + path
+        q = {k: v for k, v in (query or {}).items() if v is not None}
+        if q:
+            url += "?" + _query(q)
+        payload = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        refreshed = False
+        attempt = 0
+        while True:
+            headers = {"Accept": "application/json", "User-Agent": "ood-k8s"}
+            if payload is not None:
+                headers["Content-Type"] = content_type
+            token = self._token(False) if not refreshed else self._token(True)
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            try:
+                status, resp_headers, data = self._send(method, url, payload, headers)
+            except OSError as exc:
+                # A POST is retried only when it cannot have reached the server.
+                safe = method in _IDEMPOTENT or isinstance(exc, (ConnectionRefusedError, socket.gaierror))
+                if attempt < self.retries and safe:
+                    self._sleep(self._backoff(attempt, None))
+                    attempt += 1
+                    continue
+                raise Unavailable(f"cannot reach the Kubernetes API at {self.server}: {_describe_oserror(exc)}")\
+                    from None
+            if status == 401 and not refreshed:
+                refreshed = True  # the token may have expired in flight; ask for a fresh one once
+                continue
+            if status in RETRY_STATUS and attempt < self.retries and (method in _IDEMPOTENT or status == 429):
+                self._sleep(self._backoff(attempt, resp_headers.get("retry-after")))
+                attempt += 1
+                continue
+            if status >= 400:
+                raise _error(status, data, method, path)
+            return json.loads(data) if data else None
+
+    @staticmethod
+    def _backoff(attempt: int, retry_after: Optional[str]) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), 30.0)
+            except ValueError:
+                pass
+        return backoff_delay(attempt, 0.2, 5.0)
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def path(self, kind: str, name: Optional[str] = None, namespace: Optional[str] = None, sub: str = "") -> str:
+        r = resource(kind)
+        p = r.prefix
+        if r.namespaced and namespace is not None:
+            p += f"/namespaces/{_segment(namespace)}"
+        p += f"/{r.plural}"
+        if name is not None:
+            p += f"/{_segment(name)}"
+        if sub:
+            p += f"/{sub}"
+        return p
+
+    # --- verbs ---------------------------------------------------------------------------------
+
+    def get(self, kind: str, name: str, namespace: Optional[str] = None) -> dict[str, Any]:
+        return self.request("GET", self.path(kind, name, namespace))
+
+    def get_or_none(self, kind: str, name: str, namespace: Optional[str] = None) -> Optional[dict[str, Any]]:
+        try:
+            return self.get(kind, name, namespace)
+        except NotFound:
+            return None
+
+    def list(self, kind: str, namespace: Optional[str] = None, *, label_selector: Optional[str] = None,
+             field_selector: Optional[str] = None) -> list[dict[str, Any]]:
+        """Items of a list call (all namespaces when ``namespace`` is None for a namespaced kind)."""
+        data = self.request("GET", self.path(kind, namespace=namespace),
+                            query={"labelSelector": label_selector, "fieldSelector": field_selector})
+        return data.get("items") or []
+
+    def create(self, obj: dict[str, Any], namespace: Optional[str] = None) -> dict[str, Any]:
+        ns = namespace or obj.get("metadata", {}).get("namespace")
+        return self.request("POST", self.path(obj["kind"], namespace=ns), body=obj)
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return self.request("PUT", self.path(obj["kind"], meta["name"], meta.get("namespace")), body=obj)
+
+    def patch(self, kind: str, name: str, patch: Any, namespace: Optional[str] = None, *,
+              patch_type: str = "merge", sub: str = "") -> dict[str, Any]:
+        ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
+                 "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        return self.request("PATCH", self.path(kind, name, namespace, sub), body=patch, content_type=ctype,
+                            query={"fieldManager": self.field_manager})
+
+    def apply(self, obj: dict[str, Any], *, force: bool = True, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply under this client's field manager (creates the object if absent)."""
+        meta = obj["metadata"]
+        query = {"fieldManager": self.field_manager, "force": "true" if force else "false",
+                 "dryRun": "All" if dry_run else None}
+        return self.request("PATCH", self.path(obj["kind"], meta["name"], meta.get("namespace")), body=obj,
+                            content_type="application/apply-patch+yaml", query=query)
+
+    def delete(self, kind: str, name: str, namespace: Optional[str] = None, *, propagation: str = "Background",
+               grace_period: Optional[int] = None, missing_ok: bool = False) -> Optional[dict[str, Any]]:
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        try:
+            return self.request("DELETE", self.path(kind, name, namespace), body=body)
+        except NotFound:
+            if missing_ok:
+                return None
+            raise
+
+    def version(self) -> dict[str, Any]:
+        return self.request("GET", "/version")
+
+    def can_i(self, verb: str, kind: str, namespace: Optional[str] = None, name: Optional[str] = None,
+              subresource: Optional[str] = None) -> bool:
+        r = resource(kind)
+        attrs = {"verb": verb, "group": r.api_version.rpartition("/")[0], "resource": r.plural}
+        for key, value in (("namespace", namespace), ("name", name), ("subresource", subresource)):
+            if value:
+                attrs[key] = value
+        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                  "spec": {"resourceAttributes": attrs}}
+        return bool(self.create(review).get("status", {}).get("allowed"))
+
+
+def _describe_oserror(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message}); check cluster.certificate_authority"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _error(status: int, data: bytes, method: str, path: str) -> KubeError:
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = {}
+    reason = body.get("reason", "") if isinstance(body, dict) else ""
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    if status == 401:
+        # Never echo what the server says about the token: it could quote it.
+        message = "the Kubernetes API refused the credentials (401 Unauthorized)"
+    if not message:
+        message = f"{method} {path} failed with HTTP {status}"
+    cls = _REASONS.get(reason) or _BY_STATUS.get(status)
+    if cls is None:
+        cls = Unavailable if status >= 500 or status == 429 else KubeError
+    if cls is Unavailable:
+        message = f"the Kubernetes API answered {status} {reason or ''}: {message}".replace("  ", " ")
+    return cls(message, status=status, reason=reason)
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with "equal jitter", so clients that failed together do not retry together."""
+    import random  # deferred: only a failing call waits
+
+    return min(base * (2 ** attempt), cap) * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto

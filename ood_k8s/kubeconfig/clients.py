@@ -1,0 +1,44 @@
+"""Which API server and which identity: the two ways ood-k8s gets a :class:`KubeClient`.
+
+* :func:`as_user` -- the adapter and ``ood-k8s job`` run as the portal user.  With
+  ``cluster.server`` set, the server and CA come from the site config and the user's ID token comes
+  straight from their token cache (:mod:`ood_k8s.auth.plugin`), in-process: no kubeconfig parsing
+  and no plugin process on the per-poll path.  Without it, the user's kubeconfig is used.
+* :func:`as_provisioner` -- the hook and admin commands use the root-only provisioner kubeconfig.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+from ood_k8s.config import Config
+from ood_k8s.core.kube import KubeClient
+
+
+def as_user(cfg: Config, username: str, *, sleep: Callable[[float], None] = time.sleep) -> KubeClient:
+    c = cfg.cluster
+    if c.server:
+        from ood_k8s.auth import plugin as credential
+
+        return KubeClient(c.server, token=credential.token_source(cfg, username),
+                          ca_file=c.certificate_authority or None, timeout=c.request_timeout,
+                          retries=c.retries, sleep=sleep)
+    from ood_k8s.kubeconfig import read as kubeconfig
+
+    path = c.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or \
+        os.path.expanduser("~/.kube/config")
+    return kubeconfig.client(path, c.context or None, timeout=c.request_timeout, retries=c.retries, sleep=sleep)
+
+
+EXEC_CACHE_DIR = "/var/lib/ood-k8s/exec-cache"
+
+
+def as_provisioner(cfg: Config, *, sleep: Callable[[float], None] = time.sleep) -> KubeClient:
+    from ood_k8s.kubeconfig import read as kubeconfig
+
+    c = cfg.cluster
+    cache = EXEC_CACHE_DIR if os.geteuid() == 0 else None
+    return kubeconfig.client(c.provisioner_kubeconfig, None, timeout=c.request_timeout, retries=c.retries,
+                             exec_cache_dir=cache, sleep=sleep)
