@@ -71,8 +71,7 @@ def run(report: Callable[..., None]) -> None:
 
     from ood_k8s.config import Config
     from ood_k8s.core.kube import KubeClient
-    from ood_k8s.sessions import objects
-    from ood_k8s.sessions import resolve as jobspec
+    from ood_k8s.sessions import objects, request, resolve
     from ood_k8s.sessions.adapter import Adapter
     from tests.conftest import ALICE
     from tests.fakekube.fake import FakeKube
@@ -177,7 +176,7 @@ def run(report: Callable[..., None]) -> None:
         report("API round trips: delete", str(n_delete), "4 kubectl processes", "children go by ownerReference")
 
         # --- manifests per second -----------------------------------------------------------------
-        spec = jobspec.resolve(jobspec.Script(**jupyter), cfg, ALICE)
+        spec = resolve.resolve(request.Script(**jupyter), cfg, ALICE)
         count = 5000
         started = time.perf_counter()
         for i in range(count):
@@ -185,7 +184,7 @@ def run(report: Callable[..., None]) -> None:
         built = count / (time.perf_counter() - started)
         started = time.perf_counter()
         for i in range(count):
-            objects.build(jobspec.resolve(jobspec.Script(**jupyter), cfg, ALICE), f"jupyter-{i:08d}", "uid",
+            objects.build(resolve.resolve(request.Script(**jupyter), cfg, ALICE), f"jupyter-{i:08d}", "uid",
                           {"password": "p"})
         resolved = count / (time.perf_counter() - started)
         report("job manifests built per second (in-process)", f"{built:,.0f}/s", "ERB + YAML per job",

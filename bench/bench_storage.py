@@ -36,7 +36,7 @@ def run(report: Callable[..., None]) -> None:
         n = names.for_user("alice")
 
         started = time.perf_counter()
-        first = storage.provision(cfg, ident, n, {}, efs_client=client)
+        first = storage.provision(cfg, ident, n, {}, cloud=client)
         first_ms = (time.perf_counter() - started) * 1000
         report("first login: EFS calls / time", f"{len(calls)} / {first_ms:.1f} ms", "n/a (no EFS)")
 
@@ -44,7 +44,7 @@ def run(report: Callable[..., None]) -> None:
         rounds = 200
         started = time.perf_counter()
         for _ in range(rounds):
-            storage.provision(cfg, ident, n, first.annotations, efs_client=client)
+            storage.provision(cfg, ident, n, first.annotations, cloud=client)
         per = (time.perf_counter() - started) * 1000 / rounds
         report("later login (hash changed): EFS calls / time", f"{len(calls)} / {per:.2f} ms",
                "1 aws CLI per call", note="renders + validates PV and claim")

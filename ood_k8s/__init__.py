@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """ood-k8s: Open OnDemand interactive sessions on Kubernetes.
 
 The public surface is small: :mod:`ood_k8s.sessions.adapter` (the OOD job contract), :mod:`ood_k8s.config`

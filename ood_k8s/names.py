@@ -1,22 +1,12 @@
-"""Facade: usernames -> Kubernetes names lives in :mod:`ood_k8s.core.names` (a documented import path)."""
+"""Facade: usernames -> Kubernetes names live in :mod:`ood_k8s.core.names`, the keys they label with in
+:mod:`ood_k8s.core.vocab` (a documented import path: ``from ood_k8s import names``)."""
+from __future__ import annotations
 
 from ood_k8s.core.names import (  # noqa: F401
-    DOMAIN,
-    FIELD_MANAGER,
-    GID_ANNOTATION,
-    GIDS_ANNOTATION,
     HASH_LEN,
-    HOME_ANNOTATION,
     JOB_ID_MAX,
-    JOB_LABEL,
-    MANAGED_BY,
-    MANAGED_BY_KEY,
     MAX_LABEL,
     MAX_USERNAME,
-    PROFILE_LABEL,
-    UID_ANNOTATION,
-    USER_LABEL,
-    USERNAME_ANNOTATION,
     UserNames,
     check_job_id,
     check_username,
@@ -26,4 +16,18 @@ from ood_k8s.core.names import (  # noqa: F401
     job_id,
     printable,
     slug,
+)
+from ood_k8s.core.vocab import (  # noqa: F401  (the keys, for code that read them here)
+    DOMAIN,
+    FIELD_MANAGER,
+    GID_ANNOTATION,
+    GIDS_ANNOTATION,
+    HOME_ANNOTATION,
+    JOB_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_KEY,
+    PROFILE_LABEL,
+    UID_ANNOTATION,
+    USER_LABEL,
+    USERNAME_ANNOTATION,
 )

@@ -2,6 +2,7 @@
 
 psij 0.9.11 ignores ``Descriptor(aliases=...)``, so each accepted name gets its own descriptor.
 """
+from __future__ import annotations
 
 from packaging.version import Version
 from psij.descriptor import Descriptor

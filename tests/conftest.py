@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
@@ -33,7 +34,7 @@ TEST_GROUPS = {"students": 30001, "gpu-users": 30002}
 def _no_site_config(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the machine's /etc/ood config unless they say so."""
     monkeypatch.delenv("OOD_K8S_CONFIG", raising=False)
-    monkeypatch.setattr(config_mod, "DEFAULT_PATH", "/nonexistent/ood_k8s.yml")
+    monkeypatch.setattr(config_mod.loader, "DEFAULT_PATH", "/nonexistent/ood_k8s.yml")
 
 
 def replace(obj: Any, **changes: Any) -> Any:

@@ -19,9 +19,9 @@ from typing import Any
 import jwt
 import pytest
 
-from ood_k8s.auth import plugin as credential
+from ood_k8s.auth import login
 from ood_k8s.auth.tokencache import TokenCache
-from ood_k8s.cloud.aws import cognito
+from ood_k8s.cloud.aws import cognito, cognito_admin
 from ood_k8s.config import Config
 from ood_k8s.core import names
 from ood_k8s.core.identity import Identity
@@ -95,8 +95,8 @@ def world(aws: str, fake_kube: Any, make_config: Any, tmp_path: Path) -> Iterato
                     "metadata": {"name": "jupyter-0a1b2c3d", "namespace": n.namespace},
                     "spec": {"containers": [{"name": "jupyter", "image": "quay.io/jupyter/base-notebook"}]}})
     # The login: what the hook does with the identity side.
-    cognito.ensure_user(cfg, ident)
-    assert credential.ensure_tokens(cfg, ident, {}) == "minted"
+    cognito_admin.ensure_user(cfg, ident)
+    assert login.ensure_tokens(cfg, ident, {}) == "minted"
     assert userkubeconfig.write(cfg, ident, n) is True
     fake_kube.reset_requests()
     try:
@@ -171,7 +171,7 @@ def test_second_login_is_the_fast_path(world: World, monkeypatch: pytest.MonkeyP
 
     before = os.stat(world.kubeconfig)
     monkeypatch.setattr(socket.socket, "connect", lambda *a: (_ for _ in ()).throw(AssertionError("network")))
-    assert credential.ensure_tokens(world.cfg, world.ident, {}) == "cached"
+    assert login.ensure_tokens(world.cfg, world.ident, {}) == "cached"
     assert userkubeconfig.write(world.cfg, world.ident, names.for_user("alice")) is False
     after = os.stat(world.kubeconfig)
     assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)

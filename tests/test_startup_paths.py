@@ -70,14 +70,14 @@ def test_the_credential_plugin_imports_neither_argparse_nor_dataclasses(tmp_path
 
 
 def test_exit_now_delivers_all_output_and_the_exit_code() -> None:
-    code = ("import sys\nfrom ood_k8s.core.errors import exit_now\n"
+    code = ("import sys\nfrom ood_k8s.core.process import exit_now\n"
             "sys.stdout.write('x' * (1 << 20))\nsys.stderr.write('last words')\nexit_now(3)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT))
     assert (out.returncode, len(out.stdout), out.stderr) == (3, 1 << 20, "last words")
 
 
 def test_exit_now_fails_when_the_output_cannot_be_delivered() -> None:
-    code = "import sys\nfrom ood_k8s.core.errors import exit_now\nsys.stdout.write('x' * 100)\nexit_now(0)"
+    code = "import sys\nfrom ood_k8s.core.process import exit_now\nsys.stdout.write('x' * 100)\nexit_now(0)"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as under OOD
     with open("/dev/full", "w") as full:
         out = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, cwd=str(ROOT),

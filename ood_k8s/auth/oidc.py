@@ -1,46 +1,36 @@
-"""Portal-OIDC mode: the cluster trusts the portal's own OpenID Connect provider directly.
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
+"""Portal-OIDC mode (``auth.mode: oidc``): the cluster trusts the portal's own OpenID Connect provider.
 
 The hook receives the portal's ID and refresh tokens in the variables named by
 ``auth.oidc.id_token_env`` / ``refresh_token_env`` (``pun_pre_hook_exports``) and stores them in
 the user's token cache; the credential plugin later refreshes them, as the user, at the provider's
 token endpoint (``grant_type=refresh_token``).  Only public clients are supported: a client secret
 would have to be readable by the user's process, i.e. by every student (the incumbent's defect,
-OSC/ondemand issue 3741).
+OSC/ondemand issue 3741).  The provider's users are the portal's, not ours: nothing is created,
+listed or deleted there.
 
 ``requests`` is imported only when a refresh or discovery actually happens.
 """
 
-from __future__ import annotations
-
-import base64
-import json
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional
 
+from ood_k8s.auth.provider import Claims, Issuer
 from ood_k8s.auth.tokencache import Tokens
-from ood_k8s.core.errors import CredentialError, IdentityProviderError
+from ood_k8s.auth.tokens import claims
+from ood_k8s.core.errors import ConfigError, CredentialError, IdentityProviderError
 
 if TYPE_CHECKING:
     from ood_k8s.config import Config
+    from ood_k8s.core.identity import Identity
+    from ood_k8s.doctor.report import Check, Context
 
+MODE = "oidc"
 DISCOVERY = "/.well-known/openid-configuration"
+HOOK_ENV_PREFIX = "OOD_"  # nginx_stage passes each pun_pre_hook_exports variable NAME as OOD_NAME
 
 
-def claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, NOT verified: only to read ``exp``/``iss``/``aud`` of our own tokens.
-
-    The API server verifies signatures; we only need to know when a token expires.  Anything that
-    is not a JWT gives an empty dict.
-    """
-    try:
-        payload = token.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, TypeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _audiences(value: Any) -> list[str]:
+def _audiences(value: Any) -> List[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
@@ -48,7 +38,8 @@ def _audiences(value: Any) -> list[str]:
     return []
 
 
-def tokens_from_portal(cfg: Config, env: Mapping[str, str], *, clock: Callable[[], float] = time.time) -> Tokens | None:
+def tokens_from_portal(cfg: "Config", env: Mapping[str, str], *,
+                       clock: Callable[[], float] = time.time) -> Optional[Tokens]:
     """The portal's tokens from the hook's environment, checked; None when the portal passed none."""
     o = cfg.auth.oidc
     id_token = (env.get(o.id_token_env) or "").strip()
@@ -78,7 +69,7 @@ def tokens_from_portal(cfg: Config, env: Mapping[str, str], *, clock: Callable[[
         id_expires_at=float(exp) if isinstance(exp, (int, float)) else now,
         refresh_token=refresh_token,
         refresh_expires_at=now + o.refresh_token_days * 86400,
-        mode="oidc",
+        mode=MODE,
         issuer=o.issuer,
         client_id=o.client_id,
         token_endpoint=o.token_endpoint,
@@ -88,8 +79,8 @@ def tokens_from_portal(cfg: Config, env: Mapping[str, str], *, clock: Callable[[
 
 
 def _export_name(env_name: str) -> str:
-    # OOD prefixes exported variables with OOD_; the ood_portal.yml entry is the bare name.
-    return env_name[4:] if env_name.startswith("OOD_") else env_name
+    # The ood_portal.yml entry is the bare name; the hook sees it prefixed.
+    return env_name[len(HOOK_ENV_PREFIX):] if env_name.startswith(HOOK_ENV_PREFIX) else env_name
 
 
 def discover_token_endpoint(issuer: str, *, session: Any = None, timeout: float = 10.0) -> str:
@@ -159,7 +150,7 @@ def refresh(tokens: Tokens, *, clock: Callable[[], float] = time.time, session: 
         id_expires_at = now + float(expires_in)
     else:
         id_expires_at = now
-    changes: dict[str, Any] = {"id_token": id_token, "id_expires_at": id_expires_at, "token_endpoint": endpoint,
+    changes: Dict[str, Any] = {"id_token": id_token, "id_expires_at": id_expires_at, "token_endpoint": endpoint,
                                "updated_at": now}
     new_refresh = body.get("refresh_token")
     if isinstance(new_refresh, str) and new_refresh:  # rotating providers: the old one is now dead
@@ -168,3 +159,70 @@ def refresh(tokens: Tokens, *, clock: Callable[[], float] = time.time, session: 
         if isinstance(refresh_in, (int, float)) and refresh_in > 0:
             changes["refresh_expires_at"] = now + float(refresh_in)
     return tokens.replace(**changes)
+
+
+def hook_exports(cfg: "Config") -> List[str]:
+    """The two variables the hook needs, as named in ``pun_pre_hook_exports`` (without OOD_)."""
+    names = []
+    for key in ("id_token_env", "refresh_token_env"):
+        env = getattr(cfg.auth.oidc, key)
+        if not env.startswith(HOOK_ENV_PREFIX) or len(env) == len(HOOK_ENV_PREFIX):
+            raise ConfigError(f"auth.oidc.{key}: got {env!r}, expected a name starting with "
+                              f"{HOOK_ENV_PREFIX} (nginx_stage passes exported variables as OOD_<name>)")
+        names.append(env[len(HOOK_ENV_PREFIX):])
+    return names
+
+
+class OidcProvider:
+    """The portal's OIDC provider as an :class:`~ood_k8s.auth.provider.IdentityProvider`."""
+
+    mode = MODE
+    title = "OIDC"
+    manages_users = False
+
+    def issuer(self, cfg: "Config") -> Issuer:
+        o = cfg.auth.oidc
+        return Issuer(o.issuer, o.client_id, o.token_endpoint or None)
+
+    def claims(self, cfg: "Config") -> Claims:
+        return Claims(cfg.auth.oidc.username_claim, cfg.auth.oidc.groups_claim)
+
+    def fingerprint(self, cfg: "Config") -> Any:
+        return self.mode  # no user objects at the provider depend on its settings
+
+    def config_problems(self, cfg: "Config") -> List[str]:
+        return [f"auth.oidc.{key}: missing, expected a value when auth.mode is oidc"
+                for key in ("issuer", "client_id") if not getattr(cfg.auth.oidc, key)]
+
+    def hook_exports(self, cfg: "Config") -> List[str]:
+        return hook_exports(cfg)
+
+    def portal_tokens(self, cfg: "Config", env: Mapping[str, str], *,
+                      clock: Callable[[], float]) -> Optional[Tokens]:
+        return tokens_from_portal(cfg, env, clock=clock)
+
+    def mint(self, cfg: "Config", username: str, *, clock: Callable[[], float],
+             sleep: Callable[[float], None]) -> Tokens:
+        # Only the portal's login yields tokens: there is no way to make them for a user here.
+        o = cfg.auth.oidc
+        raise IdentityProviderError(f"the portal passed no OIDC tokens for {username} and none are cached",
+                                    f"export {_export_name(o.id_token_env)} and "
+                                    f"{_export_name(o.refresh_token_env)} with pun_pre_hook_exports")
+
+    def refresh(self, tokens: Tokens, *, clock: Callable[[], float], sleep: Callable[[float], None]) -> Tokens:
+        return refresh(tokens, clock=clock)
+
+    def ensure_user(self, cfg: "Config", ident: "Identity", *, dry_run: bool = False) -> List[str]:
+        return []  # the portal's users are the provider's; ours to trust, not to manage
+
+    def user_state(self, cfg: "Config", username: str) -> str:
+        return "-"
+
+    def delete_user(self, cfg: "Config", username: str) -> bool:
+        return False
+
+    def doctor_checks(self, ctx: "Context") -> "List[Check]":
+        return []
+
+
+PROVIDER = OidcProvider()

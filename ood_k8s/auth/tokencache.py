@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """Per-user token cache on the portal's local disk: ``<token_cache_dir>/<slug>/tokens.json``.
 
 Layout and ownership (the hook writes as root, the credential plugin and adapter run as the user)::
@@ -43,7 +44,7 @@ class Tokens(NamedTuple):
     id_expires_at: float
     refresh_token: str
     refresh_expires_at: float
-    mode: str                # "cognito" or "oidc"
+    mode: str                # the identity provider's (ood_k8s.auth.provider): "cognito", "oidc"...
     issuer: str
     client_id: str
     token_endpoint: str      # Cognito API endpoint, or the OIDC token endpoint ("" = discover)

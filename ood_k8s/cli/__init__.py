@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """``ood-k8s``: the admin and user command line.
 
 Each concern registers its own sub-commands from a module ``ood_k8s.cli.<concern>`` (see
@@ -7,27 +8,28 @@ receive the parsed arguments and return an exit code; an :class:`~ood_k8s.core.e
 becomes one line on stderr and its exit code -- never a traceback.
 """
 
-from __future__ import annotations
-
 import importlib
 import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from ood_k8s import __version__
-from ood_k8s.core.errors import exit_now, run_guarded
+from ood_k8s.core.process import exit_now, run_guarded
+from ood_k8s.core.vocab import COMMAND
 
 if TYPE_CHECKING:
     import argparse
+
+    from ood_k8s.config import Config
 
 # Order is the order in --help.
 _COMMAND_MODULES = ("config", "demo", "job", "user", "storage", "cluster", "ood")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> "argparse.ArgumentParser":
     import argparse  # deferred: the credential plugin (below) never builds a parser
 
     parser = argparse.ArgumentParser(
-        prog="ood-k8s",
+        prog=COMMAND,
         description="Open OnDemand interactive sessions on Kubernetes: users, sessions, cluster manifests.")
     parser.add_argument("--version", action="version", version=f"ood-k8s {__version__}")
     parser.add_argument("--config", metavar="FILE",
@@ -51,7 +53,7 @@ def _plugin_call(args: Sequence[str]) -> bool:
     return list(args[:1]) == ["credential"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if _plugin_call(args_list):
         # Hot path: every kubectl process runs the plugin; skip building the whole parser.
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guard(lambda: credential_main(args_list[1:]))
     parser = build_parser()
     args = parser.parse_args(args_list)
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    handler: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cli() -> None:
     """The ``ood-k8s`` command.  The credential plugin runs once per kubectl command, so it skips
-    the interpreter's teardown (:func:`~ood_k8s.core.errors.exit_now`); admin commands exit normally."""
+    the interpreter's teardown (:func:`~ood_k8s.core.process.exit_now`); admin commands exit normally."""
     code = main()
     if _plugin_call(sys.argv[1:]):
         exit_now(code)
@@ -77,10 +79,10 @@ def cli() -> None:
 
 
 def _guard(fn: Callable[[], int]) -> int:
-    return run_guarded("ood-k8s", fn)
+    return run_guarded(COMMAND, fn)
 
 
-def load_config(args: argparse.Namespace):
+def load_config(args: "argparse.Namespace") -> "Config":
     from ood_k8s import config
 
     return config.load(getattr(args, "config", None))

@@ -35,19 +35,20 @@ def build(cfg, username: str = "alice", profile: str | None = None) -> list[tupl
     from ood_k8s.kubeconfig import user as userkubeconfig
     from ood_k8s.render import render
     from ood_k8s.sessions import objects
-    from ood_k8s.sessions import resolve as jobspec
+    from ood_k8s.sessions.request import Script
+    from ood_k8s.sessions.resolve import resolve
     from ood_k8s.storage import backend as storage
-    from ood_k8s.users import provision
+    from ood_k8s.users.desired import desired_objects
 
     ident = sample_identity(username)
     user = names.for_user(username, cfg.users.namespace_prefix, cfg.users.rbac_username_prefix)
-    login = provision.desired_objects(cfg, ident, now="2026-01-01T00:00:00Z")
-    login += storage.volume_objects(cfg, ident, user, access_point_id="fsap-0123456789abcdef0")
+    login = desired_objects(cfg, ident, now="2026-01-01T00:00:00Z")
+    login += storage.volume_objects(cfg, ident, user, volume_id="fsap-0123456789abcdef0")
     gpu = gpu_profiles(cfg)
     chosen = profile or (gpu[0].name if gpu else cfg.jobs.default_profile)
-    script = jobspec.Script(content="#!/bin/bash\nexec jupyter lab\n", job_name="jupyter", wall_time=2 * 3600,
-                            native=["--profile", chosen, "--port", "8888"])
-    spec = jobspec.resolve(script, cfg, ident, submit_host="ood.example.edu")
+    script = Script(content="#!/bin/bash\nexec jupyter lab\n", job_name="jupyter", wall_time=2 * 3600,
+                    native=["--profile", chosen, "--port", "8888"])
+    spec = resolve(script, cfg, ident, submit_host="ood.example.edu")
     job_id = names.job_id("jupyter", b"demo-job")
     secret_data = {"password": "<generated at submit>"}
     if objects.exposes_node_port(spec):

@@ -96,8 +96,7 @@ def _submit(args: argparse.Namespace) -> int:
     import yaml
 
     from ood_k8s.core.errors import UsageError
-    from ood_k8s.ood.psij_shim import parse_duration
-    from ood_k8s.sessions.resolve import Script
+    from ood_k8s.sessions.request import Script, parse_duration
 
     native: dict = {}
     if args.native:

@@ -8,14 +8,12 @@ takes ``--dry-run`` and then shows what would change, changing nothing.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Callable, Optional, TextIO, Tuple
+from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # annotations only: the real imports happen in the handlers
+if TYPE_CHECKING:  # annotations only: the real imports happen in the handlers (--help stays light)
+    from ood_k8s.auth.provider import IdentityProvider
     from ood_k8s.config import Config
     from ood_k8s.core.kube import KubeClient
-    from ood_k8s.users.provision import Outcome
-
-    Result = Tuple[str, Optional[Outcome], Optional[str]]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,9 +77,10 @@ def _setup(args: argparse.Namespace) -> int:
     import sys
 
     from ood_k8s.cli import load_config
+    from ood_k8s.users.sync import run_many, unique
 
     cfg = load_config(args)
-    results = run_many(cfg, _unique(args.users), lambda: _client(cfg), jobs=args.jobs, dry_run=args.dry_run,
+    results = run_many(cfg, unique(args.users), lambda: _client(cfg), jobs=args.jobs, dry_run=args.dry_run,
                        force=args.force)
     for username, outcome, error in results:
         if error is not None:
@@ -100,11 +99,12 @@ def _teardown(args: argparse.Namespace) -> int:
     from ood_k8s.cli import load_config
     from ood_k8s.core.errors import OodK8sError
     from ood_k8s.users import provision
+    from ood_k8s.users.sync import shown, unique
 
     cfg = load_config(args)
     client = _client(cfg)
     failed = 0
-    for username in _unique(args.users):
+    for username in unique(args.users):
         try:
             kwargs = {"delete_home_data": args.delete_home_data, "delete_cognito_user": args.delete_cognito_user}
             if args.dry_run:
@@ -113,7 +113,7 @@ def _teardown(args: argparse.Namespace) -> int:
                 with provision.user_lock(cfg, username):
                     done = provision.teardown(cfg, username, client, **kwargs)
         except OodK8sError as err:
-            print(f"{_shown(username)}: FAILED: {err}", file=sys.stderr)
+            print(f"{shown(username)}: FAILED: {err}", file=sys.stderr)
             failed += 1
             continue
         print(f"{username}:")
@@ -125,8 +125,9 @@ def _teardown(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     import json
 
+    from ood_k8s.auth import provider as auth_provider
     from ood_k8s.cli import load_config
-    from ood_k8s.core.names import MANAGED_BY, MANAGED_BY_KEY, USER_LABEL
+    from ood_k8s.core.vocab import MANAGED_BY, MANAGED_BY_KEY, USER_LABEL
 
     cfg = load_config(args)
     client = _client(cfg)
@@ -134,8 +135,9 @@ def _list(args: argparse.Namespace) -> int:
     namespaces = client.list("Namespace", label_selector=f"{managed},{USER_LABEL}")
     pods = client.list("Pod", label_selector=managed)  # every namespace, one request
     rows = user_rows(cfg, namespaces, pods)
-    if cfg.auth.mode == "cognito" and not args.no_cognito and rows:
-        states = _cognito_states(cfg, [r["user"] for r in rows])
+    identity = auth_provider.of(cfg)
+    if identity.manages_users and not args.no_cognito and rows:
+        states = _user_states(cfg, identity, [r["user"] for r in rows])
         for row in rows:
             row["cognito"] = states[row["user"]]
     if args.output == "json":
@@ -152,6 +154,7 @@ def _sync(args: argparse.Namespace) -> int:
     import time
 
     from ood_k8s.cli import load_config
+    from ood_k8s.users.sync import Progress, members_of_group, read_user_file, run_many, summarise
 
     cfg = load_config(args)
     usernames = members_of_group(args.group) if args.group else read_user_file(args.file)
@@ -171,112 +174,15 @@ def _sync(args: argparse.Namespace) -> int:
     return 1 if any(e is not None for _, _, e in results) else 0
 
 
-# --- the work -------------------------------------------------------------------------------------
-
-
-def run_many(cfg: Config, usernames: list[str], connect: Callable[[], KubeClient], *, jobs: int = 8,
-             dry_run: bool = False, force: bool = False,
-             on_done: Callable[[bool], None] | None = None) -> list[Result]:
-    """Provision ``usernames`` with at most ``jobs`` at once; one user's failure never stops the rest.
-
-    ``connect()`` makes a client; each worker thread gets its own, so the API requests an outcome
-    reports are its user's.  Returns ``[(username, Outcome | None, error text | None)]`` in the
-    order given.  ``on_done(ok)`` is called (in the calling thread) as each user finishes.
-    """
-    import threading
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    local = threading.local()
-
-    def one(username: str) -> Result:
-        from ood_k8s.core.errors import OodK8sError
-        from ood_k8s.users import provision
-
-        try:
-            client = getattr(local, "client", None)
-            if client is None:
-                client = local.client = connect()
-            ident = provision.admit(cfg, username)
-            if dry_run:
-                return username, provision.ensure(cfg, ident, client, dry_run=True), None
-            with provision.user_lock(cfg, username):
-                return username, provision.ensure(cfg, ident, client, force=force), None
-        except OodK8sError as err:
-            return _shown(username), None, str(err)
-        except Exception as exc:  # a bug must not stop a class of 300 half-way
-            return _shown(username), None, f"internal error {type(exc).__name__}: {exc}"
-
-    results: dict[int, Result] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(one, u): i for i, u in enumerate(usernames)}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if on_done is not None:
-                on_done(results[futures[future]][2] is None)
-    return [results[i] for i in range(len(usernames))]
-
-
-def summarise(results: list[Result], seconds: float, source: str = "") -> str:
-    counts: dict[str, int] = {}
-    for _, outcome, error in results:
-        key = "failed" if error is not None else outcome.action
-        counts[key] = counts.get(key, 0) + 1
-    order = ("created", "updated", "current", "would-create", "would-update", "failed")
-    words = {"current": "already current"}
-    parts = [f"{counts[k]} {words.get(k, k)}" for k in order if counts.get(k)]
-    where = f" from {source}" if source else ""
-    return f"{len(results)} users{where} in {seconds:.1f} s: " + (", ".join(parts) or "nothing to do")
-
-
-def members_of_group(group: str) -> list[str]:
-    """Members of a Unix group: its member list plus users whose primary group it is (when NSS
-    enumerates users)."""
-    import grp
-    import pwd
-
-    from ood_k8s.core.errors import UsageError
-
-    try:
-        entry = grp.getgrnam(group)
-    except KeyError:
-        raise UsageError(f"group '{_shown(group)}' is not known to this host (NSS)",
-                         "check the name, or that LDAP/SSSD answers on this machine") from None
-    members = list(dict.fromkeys(entry.gr_mem))
-    for pw in pwd.getpwall():
-        if pw.pw_gid == entry.gr_gid and pw.pw_name not in members:
-            members.append(pw.pw_name)
-    return members
-
-
-def read_user_file(path: str) -> list[str]:
-    """Usernames, one per line (first field of a comma- or space-separated line); '#' starts a comment."""
-    import re
-    import sys
-
-    from ood_k8s.core.errors import UsageError
-
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-                text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}", "name a file of usernames, one per line") from None
-    users = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            users.append(re.split(r"[,\s]+", line, maxsplit=1)[0])
-    return _unique(users)
+# --- user list ------------------------------------------------------------------------------------
 
 
 def user_rows(cfg: Config, namespaces: list[dict], pods: list[dict]) -> list[dict]:
     """One row per user namespace: sessions (pods not finished) and GPUs they hold."""
-    from ood_k8s.core.names import USER_LABEL, USERNAME_ANNOTATION
-    from ood_k8s.users import provision
+    from ood_k8s.core.vocab import HASH_ANNOTATION, LAST_RUN_ANNOTATION, USER_LABEL, USERNAME_ANNOTATION
+    from ood_k8s.users.desired import gpu_quota
 
-    resources = set(provision.gpu_quota(cfg))
+    resources = set(gpu_quota(cfg))
     per_ns: dict[str, list[int]] = {}
     for pod in pods:
         meta, status = pod.get("metadata") or {}, pod.get("status") or {}
@@ -300,23 +206,23 @@ def user_rows(cfg: Config, namespaces: list[dict], pods: list[dict]) -> list[dic
         ann = meta.get("annotations") or {}
         name = meta.get("name", "")
         terminating = bool(meta.get("deletionTimestamp")) or (ns.get("status") or {}).get("phase") == "Terminating"
-        state = "deleting" if terminating else "ready" if ann.get(provision.HASH_ANNOTATION) else "incomplete"
+        state = "deleting" if terminating else "ready" if ann.get(HASH_ANNOTATION) else "incomplete"
         sessions, gpus = per_ns.get(name, [0, 0])
         rows.append({"user": ann.get(USERNAME_ANNOTATION) or (meta.get("labels") or {}).get(USER_LABEL, ""),
                      "namespace": name, "state": state, "cognito": "-", "sessions": sessions, "gpus": gpus,
-                     "last_hook_run": ann.get(provision.LAST_RUN_ANNOTATION, "never")})
+                     "last_hook_run": ann.get(LAST_RUN_ANNOTATION, "never")})
     return sorted(rows, key=lambda r: r["user"])
 
 
-def _cognito_states(cfg: Config, usernames: list[str]) -> dict[str, str]:
+def _user_states(cfg: Config, identity: IdentityProvider, usernames: list[str]) -> dict[str, str]:
+    """Each user's account state at the identity provider (the COGNITO column), asked in parallel."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ood_k8s.cloud.aws import cognito
     from ood_k8s.core.errors import OodK8sError
 
     def state(username: str) -> str:
         try:
-            return str(cognito.user_state(cfg, username))
+            return str(identity.user_state(cfg, username))
         except OodK8sError:
             return "error"
 
@@ -325,49 +231,8 @@ def _cognito_states(cfg: Config, usernames: list[str]) -> dict[str, str]:
 
 
 def format_table(columns: list[tuple[str, str]], rows: list[dict]) -> str:
-    cells = [[h for h, _ in columns]] + [[_shown(str(r[k])) for _, k in columns] for r in rows]
+    from ood_k8s.users.sync import shown
+
+    cells = [[h for h, _ in columns]] + [[shown(str(r[k])) for _, k in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
-
-
-class Progress:
-    """A one-line progress bar on a terminal; silent when ``stream`` is not one (logs, cron)."""
-
-    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
-        import time
-
-        self.total, self.stream, self.width = total, stream, width
-        self.done = self.failed = 0
-        self._tty = bool(getattr(stream, "isatty", lambda: False)())
-        self._clock = time.monotonic
-        self._last = float("-inf")
-
-    def step(self, ok: bool) -> None:
-        self.done += 1
-        self.failed += 0 if ok else 1
-        now = self._clock()
-        if self._tty and (now - self._last >= 0.05 or self.done == self.total):
-            self._last = now
-            self._draw()
-
-    def _draw(self) -> None:
-        filled = self.width * self.done // max(1, self.total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        failed = f", {self.failed} failed" if self.failed else ""
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total}{failed}")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self._tty and self.total:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _unique(items: list[str]) -> list[str]:
-    return list(dict.fromkeys(items))
-
-
-def _shown(text: str) -> str:
-    """Printable form of text that may come from a hostile file or directory."""
-    return text.encode("unicode_escape", "backslashreplace").decode("ascii") if not text.isprintable() else text

@@ -4,14 +4,13 @@ Beside the running interpreter first (a virtualenv's ``bin/``), then on PATH: th
 into a file must be the one of the installation that wrote it.
 """
 
-from __future__ import annotations
-
 import os
 import shutil
 import sys
+from typing import Optional
 
 
-def installed(name: str) -> str | None:
+def installed(name: str) -> Optional[str]:
     """Absolute path of the executable ``name`` of this installation, or None."""
     beside = os.path.join(os.path.dirname(sys.executable), name)
     if os.path.isfile(beside) and os.access(beside, os.X_OK):

@@ -3,15 +3,10 @@
 Every error raised on purpose by ood-k8s derives from :class:`OodK8sError`.  Entry points
 (CLI, psij shim, hook, credential plugin) catch that base class, print ``str(err)`` -- which is
 always one line: what went wrong, then what to do -- and exit with ``err.exit_code``.  Anything
-else is a bug and is allowed to show a traceback.
+else is a bug, which :func:`ood_k8s.core.process.run_guarded` reports as an internal error.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    from typing import NoReturn
+from typing import List, Optional
 
 
 class OodK8sError(Exception):
@@ -20,7 +15,7 @@ class OodK8sError(Exception):
     exit_code = 1
     default_hint = ""
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
         # Newlines would split the one-line contract (and could forge log lines).
         self.message = " ".join(str(message).split())
         self.hint = " ".join((hint if hint is not None else self.default_hint).split())
@@ -36,7 +31,7 @@ class ConfigError(OodK8sError):
     exit_code = 78  # EX_CONFIG
     default_hint = "fix the file and check it with 'ood-k8s config check'"
 
-    def __init__(self, message: str, hint: str | None = None, problems: list[str] | None = None):
+    def __init__(self, message: str, hint: Optional[str] = None, problems: Optional[List[str]] = None):
         super().__init__(message, hint)
         self.problems = problems or []
 
@@ -70,7 +65,7 @@ class KubeError(OodK8sError):
     status = 0
     reason = ""
 
-    def __init__(self, message: str, hint: str | None = None, status: int = 0, reason: str = ""):
+    def __init__(self, message: str, hint: Optional[str] = None, status: int = 0, reason: str = ""):
         super().__init__(message, hint)
         self.status = status or type(self).status
         self.reason = reason or type(self).reason
@@ -125,50 +120,3 @@ class IdentityProviderError(OodK8sError):
 
 class CloudError(OodK8sError):
     """An AWS call other than Cognito failed (EFS access points...)."""
-
-
-def run_guarded(prog: str, fn: Callable[[], int | None]) -> int:
-    """Run a command's body; turn every failure into one line on stderr and an exit code.
-
-    Users (OOD shows stderr on the page) never see a traceback: an unexpected exception becomes an
-    'internal error' line (exit 70) unless ``$OOD_K8S_DEBUG`` is set.
-    """
-    import os
-    import sys
-
-    try:
-        return int(fn() or 0)
-    except OodK8sError as err:
-        print(f"{prog}: {err}", file=sys.stderr)
-        return err.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:
-        if os.environ.get("OOD_K8S_DEBUG"):
-            raise
-        print(f"{prog}: internal error ({type(exc).__name__}); please report it to your administrator "
-              "(OOD_K8S_DEBUG=1 shows the details)", file=sys.stderr)
-        return 70
-
-
-def exit_now(code: int) -> NoReturn:
-    """End a one-shot command process at once: flush its output, skip the interpreter's teardown.
-
-    OOD starts ``ood-k8s-psij`` for every status poll and the hook at every login, and kubectl starts
-    the credential plugin for every command; tearing down the ~150 modules they load (freeing each
-    module's objects) costs such a process 7-15 ms on a 2-core portal, more than its API requests.
-    Only for processes with nothing left to finish: no threads, no temporary files, no buffering
-    logging handlers -- their files are closed, their locks go with the process.
-    """
-    import os
-    import sys
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            code = code or 120  # what Python exits with when it cannot flush stdout
-    os._exit(code)

@@ -9,11 +9,9 @@ The ``*_at`` helpers work relative to an open directory descriptor: once a direc
 user renaming or replacing it (or anything above it) cannot redirect the operation elsewhere.
 """
 
-from __future__ import annotations
-
 import os
 import stat
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Union
 
 from ood_k8s.core.errors import OodK8sError, SecurityError
 
@@ -30,8 +28,8 @@ def _refuse_link(where: str) -> SecurityError:
                          "remove the link; ood-k8s never reads or writes through one")
 
 
-def atomic_write_at(dir_fd: int, name: str, data: bytes, mode: int = 0o600, uid: int | None = None,
-                    gid: int | None = None, where: str | None = None) -> None:
+def atomic_write_at(dir_fd: int, name: str, data: bytes, mode: int = 0o600, uid: Optional[int] = None,
+                    gid: Optional[int] = None, where: Optional[str] = None) -> None:
     """Replace ``name`` in the open directory ``dir_fd`` with ``data``; refuse a symlink or non-file.
 
     ``uid``/``gid`` are applied to the new file through its descriptor before it becomes visible.
@@ -65,8 +63,8 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes, mode: int = 0o600, uid:
         raise
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o600, uid: int | None = None,
-                 gid: int | None = None) -> None:
+def atomic_write(path: str, data: bytes, mode: int = 0o600, uid: Optional[int] = None,
+                 gid: Optional[int] = None) -> None:
     """Replace ``path`` with ``data`` atomically; refuse if ``path`` is a symlink."""
     directory = os.path.dirname(path) or "."
     dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -76,7 +74,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, uid: int | None = No
         os.close(dir_fd)
 
 
-def read_at(dir_fd: int, name: str, max_bytes: int = 1 << 20, where: str | None = None) -> bytes | None:
+def read_at(dir_fd: int, name: str, max_bytes: int = 1 << 20, where: Optional[str] = None) -> Optional[bytes]:
     """Contents of regular file ``name`` in ``dir_fd``; None if missing; refuse links and non-files."""
     where = where or name
     try:
@@ -106,7 +104,7 @@ def read_at(dir_fd: int, name: str, max_bytes: int = 1 << 20, where: str | None 
         os.close(fd)
 
 
-def _is_link_error(exc: OSError, dir_fd: int | None, name: str) -> bool:
+def _is_link_error(exc: OSError, dir_fd: Optional[int], name: str) -> bool:
     # O_NOFOLLOW on a symlink fails with ELOOP (Linux) -- confirm, as ELOOP has other causes.
     import errno
 
@@ -118,8 +116,8 @@ def _is_link_error(exc: OSError, dir_fd: int | None, name: str) -> bool:
         return False
 
 
-def open_lock_at(dir_fd: int, name: str, *, uid: int | None = None, gid: int | None = None,
-                 where: str | None = None) -> int:
+def open_lock_at(dir_fd: int, name: str, *, uid: Optional[int] = None, gid: Optional[int] = None,
+                 where: Optional[str] = None) -> int:
     """Open (creating 0600) a lock file for flock; chown it only if this call created it."""
     where = where or name
     flags = os.O_RDWR | os.O_NONBLOCK | _NOFOLLOW
@@ -142,8 +140,8 @@ def open_lock_at(dir_fd: int, name: str, *, uid: int | None = None, gid: int | N
     return fd
 
 
-def open_dir_at(dir_fd: int | None, name: str, *, create_mode: int | None = None, uid: int | None = None,
-                gid: int | None = None, owner_must_be: int | None = None, where: str | None = None) -> int:
+def open_dir_at(dir_fd: Optional[int], name: str, *, create_mode: Optional[int] = None, uid: Optional[int] = None,
+                gid: Optional[int] = None, owner_must_be: Optional[int] = None, where: Optional[str] = None) -> int:
     """Open directory ``name`` (relative to ``dir_fd``, or a path when ``dir_fd`` is None), never via a link.
 
     With ``create_mode`` a missing directory is created with that mode and, when given, chowned to
@@ -186,8 +184,8 @@ def open_dir_at(dir_fd: int | None, name: str, *, create_mode: int | None = None
     return fd
 
 
-def walk_dirs(root: str, parts: list[str], *, create_mode: int | None = None, uid: int | None = None,
-              gid: int | None = None) -> int:
+def walk_dirs(root: str, parts: list[str], *, create_mode: Optional[int] = None, uid: Optional[int] = None,
+              gid: Optional[int] = None) -> int:
     """Open ``root`` (followed: an admin-controlled path) then each of ``parts`` below it without
     following links, creating missing ones with ``create_mode``.  Returns the last descriptor."""
     fd = os.open(root, O_SEARCH)
@@ -217,7 +215,7 @@ def check_relative(path: str, what: str) -> list[str]:
 # --- acting as another user ----------------------------------------------------------------------
 
 
-def run_as(uid: int, gid: int, groups: tuple[int, ...] | list[int], fn: Callable[..., Any], *args: Any) -> Any:
+def run_as(uid: int, gid: int, groups: Union[tuple[int, ...], list[int]], fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` with the given credentials and return its result (bytes/str/numbers/tuples).
 
     As root this forks a child that drops to the user (setgroups, setgid, setuid -- in that order,

@@ -2,12 +2,12 @@
 
 Why not the official ``kubernetes`` package: importing it costs ~240 ms and OOD starts a process
 for every status poll (REFERENCE §9).  For the same reason the transport is not ``http.client``
-either (it pulls in the ``email`` package, ~15 ms) but :class:`_Connection`, the part of HTTP/1.1
-the API server speaks to a client, on ``socket`` and ``ssl``.  One keep-alive connection per
-thread (one TLS handshake per process on the poll path), and kubectl-like verbs::
+but :class:`ood_k8s.core.http.Connection`.  One keep-alive connection per thread (one TLS
+handshake per process on the poll path), a table of the resources ood-k8s touches, and kubectl-like
+verbs::
 
     client.get("Pod", "jupyter-0a1b2c3d", namespace="ood-alice")
-    client.list("Pod", namespace="ood-alice", label_selector="ood-k8s.io/job")
+    client.list("Pod", namespace="ood-alice", label_selector=vocab.JOB_LABEL)
     client.create(obj); client.apply(obj); client.patch(...); client.delete(...)
 
 Failures raise the typed errors of :mod:`ood_k8s.core.errors` (NotFound, AlreadyExists, Conflict,
@@ -33,8 +33,8 @@ from ood_k8s.core.errors import (
     Unauthorized,
     Unavailable,
 )
-
-FIELD_MANAGER = "ood-k8s"
+from ood_k8s.core.http import Connection, describe_oserror, percent, query_string, server_address
+from ood_k8s.core.vocab import FIELD_MANAGER, PRODUCT
 
 
 class Resource(NamedTuple):
@@ -97,146 +97,6 @@ _BY_STATUS: dict[int, type[KubeError]] = {
 }
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "PUT", "PATCH", "DELETE", "HEAD"})
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_MAX_LINE = 65536
-_MAX_HEADERS = 100
-
-
-class ProtocolError(OSError):
-    """The server's answer is not HTTP/1.1 as we speak it (an OSError: retried like a dropped connection)."""
-
-
-class Disconnected(ProtocolError, ConnectionResetError):
-    """The server closed the connection before answering (e.g. an idle keep-alive connection)."""
-
-
-class _Connection:
-    """One HTTP/1.1 keep-alive connection: requests with Content-Length bodies, responses with
-    Content-Length, chunked or close-delimited bodies -- all the API server and its proxies send."""
-
-    def __init__(self, host: str, port: int, context: Optional[ssl.SSLContext], timeout: float) -> None:
-        self.host, self.port, self.context, self.timeout = host, port, context, timeout
-        default = 443 if context is not None else 80
-        shown = f"[{host}]" if ":" in host else host
-        self.host_header = shown if port == default else f"{shown}:{port}"
-        self.sock: Optional[socket.socket] = None
-        self.reader: Any = None
-
-    def _connect(self) -> None:
-        # An ASCII host goes as bytes: as a str, the resolver and ssl would import the idna codec
-        # (and unicodedata) to encode it, ~2 ms of every poll.
-        name: Union[str, bytes] = self.host.encode("ascii") if self.host.isascii() else self.host
-        sock = socket.create_connection((name, self.port), self.timeout)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.context is not None:
-                # server_hostname: SNI, and the certificate is checked against the host name or IP.
-                sock = self.context.wrap_socket(sock, server_hostname=name)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-        self.reader = sock.makefile("rb")
-
-    def close(self) -> None:
-        sock, reader, self.sock, self.reader = self.sock, self.reader, None, None
-        if reader is not None:
-            reader.close()
-        if sock is not None:
-            sock.close()
-
-    def request(self, method: str, target: str, body: Optional[bytes],
-                headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """Send one request, read its response; the connection stays open unless the server ends it."""
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}"]
-        lines.extend(f"{k}: {v}" for k, v in headers.items())
-        if body is not None or method in _BODY_METHODS:
-            lines.append(f"Content-Length: {len(body or b'')}")
-        if not all(line.isprintable() for line in lines):
-            # A token or path with a line break would smuggle headers or requests.
-            raise ValueError("refusing to send a request line or header with control characters")
-        head = "\r\n".join(lines)
-        if self.sock is None:
-            self._connect()
-        assert self.sock is not None
-        self.sock.sendall(head.encode("latin-1") + b"\r\n\r\n" + (body or b""))
-        return self._response(method)
-
-    def _line(self) -> bytes:
-        line = self.reader.readline(_MAX_LINE + 1)
-        if len(line) > _MAX_LINE:
-            raise ProtocolError("response line too long")
-        return line
-
-    def _response(self, method: str) -> tuple[int, dict[str, str], bytes]:
-        while True:
-            line = self._line()
-            if not line:
-                raise Disconnected("the server closed the connection without answering")
-            version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
-            code = rest[:3]
-            if not version.startswith("HTTP/1.") or not code.isdigit():
-                raise ProtocolError(f"not an HTTP/1.x response: {line[:40]!r}")
-            status = int(code)
-            headers = self._headers()
-            if status != 100:  # 100 Continue precedes the real answer
-                break
-        keep = version != "HTTP/1.0" or headers.get("connection", "").lower() == "keep-alive"
-        if headers.get("connection", "").lower() == "close":
-            keep = False
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            data = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            data = self._chunked()
-        elif "content-length" in headers:
-            length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
-            if length < 0:
-                raise ProtocolError("bad Content-Length")
-            data = self._exactly(length)
-        else:
-            data = self.reader.read()  # the body ends with the connection
-            keep = False
-        if not keep:
-            self.close()
-        return status, headers, data
-
-    def _headers(self) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        last = ""
-        for _ in range(_MAX_HEADERS + 1):
-            line = self._line()
-            if line in (b"\r\n", b"\n", b""):
-                return headers
-            text = line.decode("latin-1").rstrip("\r\n")
-            if text[:1] in (" ", "\t") and last:  # obsolete line folding
-                headers[last] += " " + text.strip()
-                continue
-            name, colon, value = text.partition(":")
-            if not colon:
-                raise ProtocolError("malformed response header")
-            last = name.strip().lower()
-            value = value.strip()
-            headers[last] = f"{headers[last]}, {value}" if last in headers else value
-        raise ProtocolError(f"more than {_MAX_HEADERS} response headers")
-
-    def _exactly(self, n: int) -> bytes:
-        data = self.reader.read(n) if n else b""
-        if len(data) != n:
-            raise Disconnected(f"the server closed the connection {len(data)} bytes into a {n}-byte body")
-        return data
-
-    def _chunked(self) -> bytes:
-        parts = []
-        while True:
-            size_text = self._line().split(b";", 1)[0].strip()
-            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                raise ProtocolError("bad chunk size")
-            size = int(size_text, 16)
-            if size == 0:
-                self._headers()  # trailer fields: nothing we use
-                return b"".join(parts)
-            parts.append(self._exactly(size))
-            self._exactly(2)  # CRLF after the chunk
 
 
 def _segment(value: str) -> str:
@@ -246,43 +106,7 @@ def _segment(value: str) -> str:
     """
     if not value or value in (".", "..") or "/" in value or "%" in value:
         raise Invalid(f"invalid object name {value!r}", "names are DNS-1123 labels or subdomains")
-    return _percent(value)
-
-
-# URLs are built and parsed here rather than with urllib.parse, whose import (with ipaddress) is
-# ~4 ms of every OOD status poll; what an API server URL and a request target need is this small.
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-
-
-def _percent(value: str) -> str:
-    """RFC 3986 percent-encoding of all but unreserved characters (``quote(value, safe="")``)."""
-    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in value.encode())
-
-
-def _query(params: dict[str, Any]) -> str:
-    return "&".join(f"{_percent(str(k))}={_percent(str(v))}" for k, v in params.items())
-
-
-def server_address(server: str) -> tuple[bool, str, int, str]:
-    """``(https, host, port, base path)`` of an API server URL such as ``https://10.0.0.1:6443``,
-    ``https://[fd00::1]`` or ``https://proxy.example.edu/k8s``; raises :class:`Unavailable` for
-    anything else (another scheme, user info, a query, a bad port)."""
-    scheme, sep, rest = server.partition("://")
-    authority, _, path = rest.partition("/")
-    if authority.startswith("["):  # an IPv6 literal: [addr] or [addr]:port
-        host, bracket, port = authority[1:].partition("]")
-        ok = bool(bracket) and ":" in host and port[:1] in ("", ":")
-        port = port[1:]
-    else:
-        host, _, port = authority.partition(":")
-        ok = ":" not in port
-    https = scheme.lower() == "https"
-    ok = ok and bool(sep) and scheme.lower() in ("https", "http") and bool(host) and \
-        not any(c in server for c in "@?#\\ \t\r\n") and \
-        (port == "" or (port.isascii() and port.isdigit() and 0 < int(port) < 65536))
-    if not ok:
-        raise Unavailable(f"invalid API server URL {server!r}", "set cluster.server to https://HOST:PORT")
-    return https, host.lower(), int(port) if port else (443 if https else 80), ("/" + path).rstrip("/")
+    return percent(value)
 
 
 class KubeClient:
@@ -299,7 +123,7 @@ class KubeClient:
         self.retries = retries
         self.field_manager = field_manager
         self._sleep = sleep
-        self._connections: dict[int, _Connection] = {}  # by thread: one keep-alive connection each
+        self._connections: dict[int, Connection] = {}  # by thread: one keep-alive connection each
         self._lock = _thread.allocate_lock()
         self.round_trips = 0
         self._ssl: Optional[ssl.SSLContext] = None
@@ -314,12 +138,12 @@ class KubeClient:
 
     # --- transport ---------------------------------------------------------------------------
 
-    def _connection(self) -> _Connection:
+    def _connection(self) -> Connection:
         # A thread ident is reused only after its thread ended, so a connection is never shared.
         ident = _thread.get_ident()
         conn = self._connections.get(ident)
         if conn is None:
-            conn = self._connections[ident] = _Connection(self._host, self._port, self._ssl, self.timeout)
+            conn = self._connections[ident] = Connection(self._host, self._port, self._ssl, self.timeout)
         return conn
 
     def _drop_connection(self) -> None:
@@ -351,12 +175,12 @@ class KubeClient:
         url = self._base + path
         q = {k: v for k, v in (query or {}).items() if v is not None}
         if q:
-            url += "?" + _query(q)
+            url += "?" + query_string(q)
         payload = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         refreshed = False
         attempt = 0
         while True:
-            headers = {"Accept": "application/json", "User-Agent": "ood-k8s"}
+            headers = {"Accept": "application/json", "User-Agent": PRODUCT}
             if payload is not None:
                 headers["Content-Type"] = content_type
             token = self._token(False) if not refreshed else self._token(True)
@@ -371,7 +195,7 @@ class KubeClient:
                     self._sleep(self._backoff(attempt, None))
                     attempt += 1
                     continue
-                raise Unavailable(f"cannot reach the Kubernetes API at {self.server}: {_describe_oserror(exc)}")\
+                raise Unavailable(f"cannot reach the Kubernetes API at {self.server}: {describe_oserror(exc)}")\
                     from None
             if status == 401 and not refreshed:
                 refreshed = True  # the token may have expired in flight; ask for a fresh one once
@@ -473,19 +297,6 @@ class KubeClient:
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                   "spec": {"resourceAttributes": attrs}}
         return bool(self.create(review).get("status", {}).get("allowed"))
-
-
-def _describe_oserror(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message}); check cluster.certificate_authority"
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "host name not found"
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 def _error(status: int, data: bytes, method: str, path: str) -> KubeError:

@@ -1,6 +1,6 @@
 """Portal usernames -> Kubernetes names. The same functions serve the adapter, the hook and the CLI.
 
-Guarantees (tested exhaustively in tests/test_names.py):
+Guarantees (tested exhaustively in tests/core/test_names.py):
 
 * :func:`slug` always returns a DNS-1123 label of at most ``max_len`` characters.
 * A username that already is such a label, has no ``--`` and fits stays as it is (readable).
@@ -19,31 +19,13 @@ import re
 from typing import NamedTuple
 
 from ood_k8s.core.errors import UsageError
+from ood_k8s.core.shapes import MAX_LABEL, is_dns_label
+from ood_k8s.core.vocab import MANAGED_BY, MANAGED_BY_KEY, USER_LABEL, USERNAME_ANNOTATION
 
-MAX_LABEL = 63
 HASH_LEN = 10
 MAX_USERNAME = 64
 
-DOMAIN = "ood-k8s.io"
-MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "ood-k8s"
-USER_LABEL = f"{DOMAIN}/user"
-JOB_LABEL = f"{DOMAIN}/job"
-PROFILE_LABEL = f"{DOMAIN}/profile"
-USERNAME_ANNOTATION = f"{DOMAIN}/username"
-# What the hook records on each user namespace and the admission guard reads (one definition for both).
-UID_ANNOTATION = f"{DOMAIN}/uid"
-GID_ANNOTATION = f"{DOMAIN}/gid"
-GIDS_ANNOTATION = f"{DOMAIN}/supplemental-gids"  # comma-separated, sorted, e.g. "30001,30002"; "" for none
-HOME_ANNOTATION = f"{DOMAIN}/home"  # the one hostPath the guard allows (storage.mode hostpath)
-FIELD_MANAGER = "ood-k8s"
-
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
-
-
-def is_dns_label(value: str, max_len: int = MAX_LABEL) -> bool:
-    return len(value) <= max_len and bool(_LABEL.fullmatch(value))
 
 
 def slug(username: str, max_len: int = 40) -> str:

@@ -1,13 +1,12 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """Which API server and which identity: the two ways ood-k8s gets a :class:`KubeClient`.
 
 * :func:`as_user` -- the adapter and ``ood-k8s job`` run as the portal user.  With
   ``cluster.server`` set, the server and CA come from the site config and the user's ID token comes
-  straight from their token cache (:mod:`ood_k8s.auth.plugin`), in-process: no kubeconfig parsing
+  straight from their token cache (:mod:`ood_k8s.auth.tokens`), in-process: no kubeconfig parsing
   and no plugin process on the per-poll path.  Without it, the user's kubeconfig is used.
 * :func:`as_provisioner` -- the hook and admin commands use the root-only provisioner kubeconfig.
 """
-
-from __future__ import annotations
 
 import os
 import time
@@ -20,9 +19,9 @@ from ood_k8s.core.kube import KubeClient
 def as_user(cfg: Config, username: str, *, sleep: Callable[[float], None] = time.sleep) -> KubeClient:
     c = cfg.cluster
     if c.server:
-        from ood_k8s.auth import plugin as credential
+        from ood_k8s.auth import tokens
 
-        return KubeClient(c.server, token=credential.token_source(cfg, username),
+        return KubeClient(c.server, token=tokens.token_source(cfg, username),
                           ca_file=c.certificate_authority or None, timeout=c.request_timeout,
                           retries=c.retries, sleep=sleep)
     from ood_k8s.kubeconfig import read as kubeconfig

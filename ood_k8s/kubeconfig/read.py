@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """Kubeconfig files: reading one into a :class:`~ood_k8s.core.kube.KubeClient`, and merging our entry.
 
 Reading supports what ood-k8s's users and provisioners actually have: server + CA (file or data),
@@ -16,8 +17,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 from ood_k8s.core.errors import ConfigError, CredentialError
 from ood_k8s.core.kube import KubeClient
-
-EXEC_API = "client.authentication.k8s.io/v1"
+from ood_k8s.core.vocab import COMMAND, EXEC_API
 
 
 class Endpoint(NamedTuple):
@@ -187,7 +187,7 @@ def _parse_time(value: Optional[str]) -> float:
 
 
 def is_ood_k8s_plugin(spec: dict[str, Any]) -> bool:
-    return os.path.basename(str(spec.get("command", ""))) == "ood-k8s" and \
+    return os.path.basename(str(spec.get("command", ""))) == COMMAND and \
         (spec.get("args") or [""])[0] == "credential"
 
 

@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """The user's kubeconfig: one cluster/user/context entry per portal and cluster, with no secret in it.
 
 The entry's user is an exec credential plugin -- the installed ``ood-k8s credential`` -- that
@@ -21,16 +22,14 @@ file (the user's, or kubectl's after ``kubectl config ...``) is still read and m
 values JSON cannot hold (a YAML date, say) keep a rewritten file YAML.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
-from ood_k8s.auth.plugin import EXEC_API
 from ood_k8s.core import fsutil
 from ood_k8s.core.errors import ConfigError, OodK8sError, SecurityError, UsageError
+from ood_k8s.core.vocab import COMMAND, EXEC_API
 from ood_k8s.render import yamlsafe
 
 if TYPE_CHECKING:
@@ -41,25 +40,25 @@ if TYPE_CHECKING:
 MAX_KUBECONFIG = 4 * 1024 * 1024
 
 
-def entry_name(cfg: Config) -> str:
+def entry_name(cfg: "Config") -> str:
     """Name of our cluster, user and context entries."""
     return f"{cfg.portal.name}-{cfg.cluster.name}"
 
 
-def credential_command(cfg: Config) -> str:
+def credential_command(cfg: "Config") -> str:
     """Absolute path of the ``ood-k8s`` command to write into kubeconfigs."""
     if cfg.auth.credential_command:
         return cfg.auth.credential_command
     from ood_k8s.core.commands import installed
 
-    found = installed("ood-k8s")
+    found = installed(COMMAND)
     if found:
         return found
     raise ConfigError("cannot find the installed 'ood-k8s' command to write into users' kubeconfigs",
                       "install ood-k8s (pip install) or set auth.credential_command")
 
 
-def user_entry(command: str, cfg: Config, username: str) -> dict[str, Any]:
+def user_entry(command: str, cfg: "Config", username: str) -> Dict[str, Any]:
     """The kubeconfig ``user`` value: our exec plugin, naming portal, cluster, user and cache."""
     return {"exec": {
         "apiVersion": EXEC_API,
@@ -71,9 +70,9 @@ def user_entry(command: str, cfg: Config, username: str) -> dict[str, Any]:
     }}
 
 
-def cluster_entry(server: str, ca_pem: bytes | None = None, insecure: bool = False) -> dict[str, Any]:
+def cluster_entry(server: str, ca_pem: Optional[bytes] = None, insecure: bool = False) -> Dict[str, Any]:
     """The kubeconfig ``cluster`` value. The CA is embedded: the portal's CA file may be root-only."""
-    entry: dict[str, Any] = {"server": server}
+    entry: Dict[str, Any] = {"server": server}
     if ca_pem:
         entry["certificate-authority-data"] = base64.b64encode(ca_pem).decode("ascii")
     if insecure:
@@ -81,7 +80,7 @@ def cluster_entry(server: str, ca_pem: bytes | None = None, insecure: bool = Fal
     return entry
 
 
-def _cluster_from_config(cfg: Config) -> dict[str, Any]:
+def _cluster_from_config(cfg: "Config") -> Dict[str, Any]:
     c = cfg.cluster
     if c.server:
         ca = None
@@ -107,8 +106,8 @@ def _cluster_from_config(cfg: Config) -> dict[str, Any]:
     return cluster_entry(ep.server, ca, ep.insecure)
 
 
-def desired(existing: dict[str, Any] | None, cfg: Config, username: str, namespace: str,
-            cluster: dict[str, Any], command: str) -> dict[str, Any]:
+def desired(existing: Optional[Dict[str, Any]], cfg: "Config", username: str, namespace: str,
+            cluster: Dict[str, Any], command: str) -> Dict[str, Any]:
     """``existing`` with our entry merged in (pure)."""
     from ood_k8s.kubeconfig import read as kubeconfig
 
@@ -119,7 +118,7 @@ def desired(existing: dict[str, Any] | None, cfg: Config, username: str, namespa
 # --- run as the user (in a child that dropped privileges) -----------------------------------------
 
 
-def _signature(dir_fd: int, name: str) -> tuple[int, int, int] | None:
+def _signature(dir_fd: int, name: str) -> Optional[Tuple[int, int, int]]:
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -127,7 +126,7 @@ def _signature(dir_fd: int, name: str) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_as_user(home: str, parts: list[str]) -> tuple[bytes | None, tuple[int, int, int] | None]:
+def _read_as_user(home: str, parts: List[str]) -> Tuple[Optional[bytes], Optional[Tuple[int, int, int]]]:
     try:
         fd = fsutil.walk_dirs(home, parts[:-1])
     except FileNotFoundError:
@@ -142,7 +141,7 @@ def _read_as_user(home: str, parts: list[str]) -> tuple[bytes | None, tuple[int,
         os.close(fd)
 
 
-def _write_as_user(home: str, parts: list[str], data: bytes, expected: tuple[int, int, int] | None) -> bool:
+def _write_as_user(home: str, parts: List[str], data: bytes, expected: Optional[Tuple[int, int, int]]) -> bool:
     fd = fsutil.walk_dirs(home, parts[:-1], create_mode=0o700)
     try:
         if _signature(fd, parts[-1]) != expected:
@@ -172,7 +171,7 @@ def _parse(data: bytes) -> Any:
         return None
 
 
-def _serialise(kc: dict[str, Any]) -> bytes:
+def _serialise(kc: Dict[str, Any]) -> bytes:
     """``kc`` as JSON when it reads back as exactly that, else as YAML."""
     try:
         text = json.dumps(kc, indent=2, allow_nan=False) + "\n"
@@ -185,7 +184,7 @@ def _serialise(kc: dict[str, Any]) -> bytes:
     return yaml.safe_dump(kc, default_flow_style=False, sort_keys=False).encode()
 
 
-def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
+def write(cfg: "Config", ident: "Identity", names: "UserNames") -> bool:
     """Merge our entry into the user's kubeconfig, as the user; True if the file changed."""
     parts = fsutil.check_relative(cfg.users.kubeconfig, "users.kubeconfig")
     path = os.path.join(ident.home, *parts)
@@ -193,7 +192,7 @@ def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
     command = credential_command(cfg)
     for _ in range(5):
         data, signature = _as_user(ident, path, _read_as_user, ident.home, parts)
-        existing: dict[str, Any] | None = None
+        existing: Optional[Dict[str, Any]] = None
         if data is not None and data.strip():
             existing = _parse(data)
             if not isinstance(existing, dict):
@@ -207,7 +206,7 @@ def write(cfg: Config, ident: Identity, names: UserNames) -> bool:
     raise UsageError(f"{path} kept changing while ood-k8s merged its entry", "log in again")
 
 
-def _as_user(ident: Identity, path: str, fn: Any, *args: Any) -> Any:
+def _as_user(ident: "Identity", path: str, fn: Any, *args: Any) -> Any:
     if ident.uid == 0 or ident.uid < 0:
         raise SecurityError(f"refusing to write a kubeconfig for uid {ident.uid}", "users must not be root")
     gids = sorted({ident.gid, *ident.gids})

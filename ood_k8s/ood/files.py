@@ -3,11 +3,13 @@
 ``ood-k8s ood config`` writes (or prints) three files:
 
 * ``clusters.d/<portal.cluster_id>.yml`` -- the OOD cluster that sends jobs to ``ood-k8s-psij``
-  through OOD's PSI/J adapter (``bin_overrides: {python3: ...}``, REFERENCE section 3);
+  through OOD's PSI/J adapter (``bin_overrides: {python3: ...}``, REFERENCE section 3), with no SSH
+  button on session cards (``batch_connect: {ssh_allow: false}``: no sshd answers at a pod's IP);
 * ``ood_portal.ood-k8s.yml`` -- the ``ood_portal.yml`` keys an admin merges by hand: the per-login
   hook, the variables it needs in the chosen auth mode, and the ``/node`` proxy the app relies on;
-* ``ood_k8s/form_options.json`` -- what the Jupyter app's ``form.yml.erb`` offers (profiles and
-  their bounds, hours, the cluster id), read by the dashboard each time it loads the form.
+* ``ood_k8s/form_options.json`` -- what the apps' forms offer (profiles and their bounds, hours, the
+  cluster id, who may use what), read by the shared form helper ``apps/_lib/ood_k8s_form.rb`` each
+  time the dashboard loads a form.
 
 Every builder is a pure function of the :class:`~ood_k8s.config.Config` (plus installed paths);
 :func:`write` is the only one that touches the disk.
@@ -21,9 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ood_k8s.auth import provider as auth_provider
 from ood_k8s.config import Config, Profile
 from ood_k8s.core.commands import installed
-from ood_k8s.core.errors import ConfigError, UsageError
+from ood_k8s.core.errors import UsageError
+from ood_k8s.policy import access
+from ood_k8s.sessions import lifetime
 from ood_k8s.sessions.quantity import parse_quantity
 
 # The PSI/J executor name OOD passes to ood-k8s-psij (``executor:`` in the cluster file).
@@ -87,7 +92,7 @@ def _profile_option(p: Profile) -> dict[str, Any]:
         "name": p.name,
         "label": p.description or p.name,
         "summary": _summary(p, cpu, memory),
-        "groups": list(p.groups),
+        "groups": access.profile_groups(p),  # the form offers the profile to members only
         "cpu": cpu,
         "memory": memory,
         "gpus": dict(gpus, resource=p.gpu.resource),
@@ -110,20 +115,21 @@ def _summary(p: Profile, cpu: dict[str, Any], memory: dict[str, Any]) -> str:
 
 
 def form_options(cfg: Config) -> dict[str, Any]:
-    """What apps/jupyter/form.yml.erb offers: profiles with their bounds, hours, the OOD cluster id.
+    """What the apps' forms offer (apps/_lib/ood_k8s_form.rb): profiles with their bounds, hours, the OOD
+    cluster id, and the group rules of :mod:`ood_k8s.policy.access` the form applies for its user.
 
     ``data`` of each profile holds the ``data-min-/max-/set-/hide-<field>`` attributes OOD puts on
     the profile's <option>, which move the CPU, memory and GPU fields' bounds when it is chosen.
     """
-    max_hours = max(1, cfg.jobs.max_walltime // 3600)
-    default_hours = min(max_hours, max(1, -(-cfg.jobs.default_walltime // 3600)))
+    max_hours = max(1, lifetime.ceiling(cfg.jobs) // 3600)
+    default_hours = min(max_hours, max(1, -(-lifetime.default(cfg.jobs) // 3600)))
     profiles = [_profile_option(p) for p in cfg.profiles]
     default = next((p for p in profiles if p["name"] == cfg.jobs.default_profile), profiles[0])
     return {
         "version": FORM_OPTIONS_VERSION,
         "cluster_id": cfg.portal.cluster_id,
         "default_profile": default["name"],
-        "allowed_groups": list(cfg.users.allowed_groups),
+        "allowed_groups": access.account_groups(cfg.users),
         "portal_origin": portal_origin(cfg),
         "hours": {"min": 1, "default": default_hours, "max": max_hours, "step": 1},
         "profiles": profiles,
@@ -159,6 +165,8 @@ def cluster_file(cfg: Config, psij_path: str) -> dict[str, Any]:
                 "bin_overrides": {"python3": psij_path},
             },
             "batch_connect": {
+                # The card's host button opens a shell on the job's host: a pod's IP, no sshd there.
+                "ssh_allow": False,
                 "basic": {"set_host": SET_HOST},
                 "vnc": {"set_host": SET_HOST},
             },
@@ -170,17 +178,9 @@ def cluster_file(cfg: Config, psij_path: str) -> dict[str, Any]:
 
 
 def hook_exports(cfg: Config) -> list[str]:
-    """Apache variables the hook needs, as named in ``pun_pre_hook_exports`` (without OOD_)."""
-    if cfg.auth.mode != "oidc":
-        return []  # Cognito: the hook mints tokens itself with the admin API, nothing to pass
-    names = []
-    for key in ("id_token_env", "refresh_token_env"):
-        env = getattr(cfg.auth.oidc, key)
-        if not env.startswith(_HOOK_ENV_PREFIX) or len(env) == len(_HOOK_ENV_PREFIX):
-            raise ConfigError(f"auth.oidc.{key}: got {env!r}, expected a name starting with "
-                              f"{_HOOK_ENV_PREFIX} (nginx_stage passes exported variables as OOD_<name>)")
-        names.append(env[len(_HOOK_ENV_PREFIX):])
-    return names
+    """Apache variables the hook needs, as named in ``pun_pre_hook_exports`` (without OOD_): the
+    identity provider's (none for Cognito, whose tokens the hook mints itself)."""
+    return auth_provider.of(cfg).hook_exports(cfg)
 
 
 def portal_settings(cfg: Config, hook_path: str) -> dict[str, Any]:
@@ -207,7 +207,7 @@ def portal_snippet(cfg: Config, hook_path: str) -> str:
            "# The per-login hook: run as root with --user USER when a user's portal (PUN) starts.",
            _yaml_line(yaml, "pun_pre_hook_root_cmd", s["pun_pre_hook_root_cmd"])]
     if "pun_pre_hook_exports" in s:
-        out += ["# auth.mode oidc: the portal's tokens reach the hook as "
+        out += [f"# auth.mode {cfg.auth.mode}: the portal's tokens reach the hook as "
                 + ", ".join(_HOOK_ENV_PREFIX + e for e in s["pun_pre_hook_exports"].split(",")) + ".",
                 _yaml_line(yaml, "pun_pre_hook_exports", s["pun_pre_hook_exports"]),
                 "# mod_auth_openidc hands them to Apache only with these settings (merge into an",

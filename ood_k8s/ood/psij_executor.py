@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import io
 import shlex
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Any
 
 from psij import (
     InvalidJobException,
@@ -79,7 +80,7 @@ class CurrentInfo:
 
 
 def _seconds(value: Any) -> int | None:
-    from ood_k8s.ood.psij_shim import parse_duration
+    from ood_k8s.sessions.request import parse_duration
 
     if isinstance(value, timedelta):
         return int(value.total_seconds())
@@ -113,7 +114,7 @@ def patch_psij_serialize() -> None:
 
 def script_from_job(spec: JobSpec, executor: str = NAME) -> Any:
     """A psij JobSpec -> OOD Script: the executable and its arguments become the job script."""
-    from ood_k8s.sessions.resolve import Script, native_from_attributes
+    from ood_k8s.sessions.request import Script, native_from_attributes
 
     if not spec.executable:
         raise InvalidJobException("the job has no executable")

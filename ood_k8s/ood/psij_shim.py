@@ -1,4 +1,5 @@
-"""``ood-k8s-psij``: a stock Open OnDemand's PSI/J adapter, answered without PSI/J (REFERENCE §3).
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
+"""``ood-k8s-psij``: a stock Open OnDemand's PSI/J adapter, answered without PSI/J (REFERENCE §3, §10).
 
 Configure the OOD cluster with ``job: {adapter: psij, executor: ood_k8s, bin_overrides: {python3:
 /usr/local/bin/ood-k8s-psij}}``.  OOD then runs, as the user, exactly what it would run with
@@ -10,8 +11,18 @@ Python -- and this program takes the script's name as the verb::
 
 stdout carries only the id or the JSON (OOD records all of it); errors are one line on stderr and
 a non-zero exit.  An unknown job id says ``Invalid job id specified``, which OOD ignores for
-delete/hold/release and reads as "completed" for info.  ``--id=`` empty lists the calling user's
-jobs (OOD never passes an owner).
+hold/release and reads as "completed" for info; delete of a session that is already gone succeeds
+(psij.rb re-raises every delete failure).  ``--id=`` empty lists the calling user's jobs (OOD never
+passes an owner).
+
+What the real dashboard needs besides the wire format:
+
+* every verb answers within its deadline (``portal.poll_deadline``, ``submit_deadline``,
+  ``delete_deadline``), since psij.rb waits for this process with no timeout: a poll that runs out
+  says ``UNDETERMINED`` with the reason (:mod:`ood_k8s.ood.deadline`);
+* a launch runs its own script, never a concurrent launch's (:mod:`ood_k8s.ood.jobscript`);
+* the poll that sees a session end leaves the cause where the app's completed view reads it
+  (:mod:`ood_k8s.ood.endnote`); the session's password never appears in the poll's output.
 
 Per-poll cost matters (OOD runs one process per session card per refresh), so this module
 imports only the standard library's json/socket/ssl and the light ood-k8s modules -- never psij,
@@ -20,148 +31,51 @@ compiled cache is current (:func:`ood_k8s.config.read_yaml`).  Admins (euid 0)
 may add ``--user NAME`` to act for a user; ``--config FILE`` overrides the site configuration.
 """
 
-from __future__ import annotations
-
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
-from ood_k8s.core.errors import SecurityError, UsageError, exit_now, run_guarded
+from ood_k8s.core.errors import NotFound, SecurityError, Unavailable, UsageError
+from ood_k8s.core.process import exit_now, read_argv, run_guarded
+from ood_k8s.ood import endnote
+from ood_k8s.ood.deadline import Deadline, LastWords
 
 VERBS = {"submit.py": "submit", "get_info.py": "info", "delete.py": "delete", "hold.py": "hold",
          "release.py": "release"}
 STATES = {"queued": "QUEUED", "queued_held": "HELD", "running": "ACTIVE", "completed": "COMPLETED",
           "suspended": "QUEUED", "undetermined": "UNDETERMINED"}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # OOD's psij.rb Time.parse()s this, in the portal's local time
-MAX_SCRIPT = 1024 * 1024
-_SPEC_KEYS = frozenset({"environment", "directory", "name", "executable", "stdin_path", "stdout_path", "stderr_path",
-                        "inherit_environment", "attributes", "resources", "arguments", "pre_launch", "post_launch",
-                        "launcher"})
+# What a session's connection info may show in the poll's output: psij.rb never reads it, and the
+# rest of it (the password) must not sit in the dashboard's memory or logs for nothing.
+_SHOWN_CONNECTION = ("host", "port")
+_RETRY = "the card tries again at its next refresh"
 
 
-def _options(args: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """``--key=value`` and ``--key value`` options, and the positional arguments."""
-    opts: dict[str, str] = {}
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--"):
-            key, eq, value = arg[2:].partition("=")
-            if not eq:
-                if i + 1 >= len(args):
-                    raise UsageError(f"option --{key} needs a value")
-                value = args[i + 1]
-                i += 1
-            opts[key] = value
-        else:
-            rest.append(arg)
-        i += 1
-    return opts, rest
+class Request(NamedTuple):
+    verb: str
+    job_id: str
+    executor: str
+    config_path: Optional[str]
+    ident: Any
+    admin: bool
 
 
-def parse_duration(value: Any) -> int | None:
-    """OOD sends whole seconds; psij-python's serializer sends "3600.0 s"; people write hh:mm:ss."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise UsageError(f"attributes.duration: got {value!r}, expected seconds")
-    if isinstance(value, (int, float)):
-        return int(value)
-    text = str(value).strip()
-    try:
-        if text.endswith("s") and text[:-1].strip().replace(".", "", 1).isdigit():
-            return int(float(text[:-1]))
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) == 3:
-                return parts[0] * 3600 + parts[1] * 60 + parts[2]
-            if len(parts) == 2:
-                return parts[0] * 3600 + parts[1] * 60
-        return int(float(text))
-    except ValueError:
-        raise UsageError(f"attributes.duration: got '{text[:40]}', expected seconds or hh:mm:ss") from None
+def script_from_spec(data: Any, executor: str, ident: Any, admin: bool) -> Any:
+    """OOD's PSI/J JSON (psij.rb's ``params``) -> :class:`~ood_k8s.sessions.request.Script`, with the
+    script of this very launch (see :mod:`ood_k8s.ood.jobscript`), from the user's own files."""
+    from ood_k8s.ood import jobscript
+    from ood_k8s.sessions.request import script_from_psij
+
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    custom = attributes.get("custom_attributes") if isinstance(attributes, dict) else None
+    custom = custom if isinstance(custom, dict) else {}
+    directory = data.get("directory") if isinstance(data, dict) else None
+    read = jobscript.reader(str(directory) if directory else None, custom, ident.uid, admin)
+    return script_from_psij(data, executor, read)
 
 
-def strip_native_tokens(content: str, custom: dict[str, Any]) -> str:
-    """Undo OOD's psij.rb appending ``script.native`` tokens to the script body.
-
-    OOD joins the tokens with newlines and appends them to the content (no separator); they are the
-    last entries of custom_attributes (after ``script.args``), so the longest matching suffix goes.
-    """
-    items = [(str(k), "" if v is None else str(v)) for k, v in custom.items()]
-    for start in range(len(items)):
-        for dash in ("--", "-"):
-            tokens: list[str] = []
-            for key, value in items[start:]:
-                tokens.append(dash + key)
-                if value != "":
-                    tokens.append(value)
-            suffix = "\n".join(tokens)
-            if suffix and content.endswith(suffix):
-                return content[: -len(suffix)]
-    return content
-
-
-def read_script(path: str, uid: int | None) -> str:
-    """The job script OOD wrote (``~/ood_tmp/run.sh``), read at submit time: a later submit overwrites it."""
-    expanded = os.path.expanduser(path)
-    try:
-        fd = os.open(expanded, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as exc:
-        raise UsageError(f"cannot read the job script {expanded}: {exc.strerror}",
-                         "OOD writes it to ~/ood_tmp/run.sh before submitting; check the home directory") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        import stat
-
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"the job script {expanded} is not a regular file")
-        if uid is not None and st.st_uid != uid:
-            # An admin acting for a user must not ship a file the user could not have written.
-            raise SecurityError(f"the job script {expanded} is not owned by the user", "remove it and submit again")
-        data = fh.read(MAX_SCRIPT + 1)
-    if len(data) > MAX_SCRIPT:
-        raise UsageError(f"the job script {expanded} is larger than 1 MiB", "keep large data in files")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"the job script {expanded} is not UTF-8 text") from None
-
-
-def script_from_spec(data: Any, executor: str, *, owner_uid: int | None = None) -> Any:
-    """OOD's PSI/J JSON (psij.rb's ``params``) -> :class:`~ood_k8s.sessions.resolve.Script`."""
-    from ood_k8s.sessions.resolve import Script, native_from_attributes
-
-    if not isinstance(data, dict):
-        raise UsageError("the job spec on stdin must be a JSON object")
-    unknown = sorted(set(data) - _SPEC_KEYS)
-    if unknown:
-        raise UsageError(f"unknown job spec key '{unknown[0]}'", f"known keys: {', '.join(sorted(_SPEC_KEYS))}")
-    attributes = data.get("attributes") or {}
-    resources = data.get("resources") or {}
-    if not isinstance(attributes, dict) or not isinstance(resources, dict):
-        raise UsageError("attributes and resources must be JSON objects")
-    custom = attributes.get("custom_attributes") or {}
-    if not isinstance(custom, dict):
-        raise UsageError("attributes.custom_attributes must be a JSON object")
-    native, hold = native_from_attributes(custom, executor)
-    content = ""
-    if data.get("executable"):
-        content = strip_native_tokens(read_script(str(data["executable"]), owner_uid), custom)
-    return Script(
-        content=content, job_name=data.get("name"), workdir=data.get("directory"),
-        job_environment=data.get("environment"), output_path=data.get("stdout_path"),
-        error_path=data.get("stderr_path"), input_path=data.get("stdin_path"),
-        queue_name=attributes.get("queue_name"), accounting_id=attributes.get("account"),
-        reservation_id=attributes.get("reservation_id"), wall_time=parse_duration(attributes.get("duration")),
-        gpus_per_node=resources.get("gpu_cores_per_process"), cores=resources.get("cpu_cores_per_process"),
-        memory=resources.get("memory"), native=native or None, submit_as_hold=hold,
-    )
-
-
-def _when(ts: int | None) -> str | None:
+def _when(ts: Optional[int]) -> Optional[str]:
     if ts is None:
         return None
     import time
@@ -169,9 +83,9 @@ def _when(ts: int | None) -> str | None:
     return time.strftime(TIME_FORMAT, time.localtime(ts))
 
 
-def wire_info(info: Any) -> dict[str, Any]:
+def wire_info(info: Any) -> Dict[str, Any]:
     """One element of get_info.py's JSON list; the whole object becomes OOD's ``Info#native``."""
-    out: dict[str, Any] = {
+    out: Dict[str, Any] = {
         "native_id": info.id,
         "current_state": STATES.get(info.status, "UNDETERMINED"),
         "name": info.job_name,
@@ -190,11 +104,20 @@ def wire_info(info: Any) -> dict[str, Any]:
         "status": info.status,
     }
     for key, value in info.native.items():
+        if key == "ood_connection_info" and isinstance(value, dict):
+            value = {k: value[k] for k in _SHOWN_CONNECTION if k in value}
         out.setdefault(key, value)
     return out
 
 
-def _identity(opts: dict[str, str]) -> Any:
+def undetermined(job_id: str, reason: str) -> str:
+    """get_info.py's answer for a session whose state could not be learnt in time."""
+    from ood_k8s.sessions.adapter import Info
+
+    return json.dumps([wire_info(Info(id=job_id, status="undetermined", native={"reason": reason}))]) + "\n"
+
+
+def _identity(opts: Dict[str, str]) -> Any:
     from ood_k8s.core import identity
 
     user = opts.pop("user", None)
@@ -207,14 +130,14 @@ def _identity(opts: dict[str, str]) -> Any:
     return identity.current(), False
 
 
-def run(args: Sequence[str]) -> int:
+def parse(args: Sequence[str]) -> Request:
     if not args:
         raise UsageError("no PSI/J script given", "OOD runs: ood-k8s-psij <gem>/psij/get_info.py --id=ID --executor=X")
     verb = VERBS.get(os.path.basename(args[0])) or (args[0] if args[0] in VERBS.values() else None)
     if verb is None:
         raise UsageError(f"unknown PSI/J script '{os.path.basename(args[0])[:60]}'",
                          f"expected one of: {', '.join(VERBS)}")
-    opts, rest = _options(args[1:])
+    opts, rest = read_argv(args[1:])  # any --key=value / --key value: unknown keys are refused below
     executor = opts.pop("executor", rest[0] if rest else "ood_k8s")
     job_id = opts.pop("id", "").strip()
     opts.pop("owner", None)  # OOD never passes it; "all" already means this user's jobs
@@ -222,50 +145,116 @@ def run(args: Sequence[str]) -> int:
     ident, admin = _identity(opts)
     if opts:
         raise UsageError(f"unknown option --{next(iter(opts))}", "options are --id, --executor, --user, --config")
+    if verb not in ("submit", "info") and not job_id:
+        raise UsageError("Invalid job id specified: empty", "pass --id=ID")
+    return Request(verb, job_id, executor, config_path, ident, admin)
 
+
+# --- the verbs: each returns what goes to stdout ---------------------------------------------------
+
+
+def _submit(req: Request, adapter: Any) -> str:
+    raw = sys.stdin.read()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise UsageError("the job spec on stdin is not valid JSON", "OOD's psij adapter sends JSON") from None
+    return str(adapter.submit(script_from_spec(data, req.executor, req.ident, req.admin)))
+
+
+def _info(req: Request, adapter: Any) -> str:
+    if req.job_id:
+        info = adapter.info(req.job_id)
+        endnote.record(info, req.ident)
+        infos = [info] if info.native.get("found", True) else []  # [] is how PSI/J says "gone"
+    else:
+        infos = adapter.info_all()
+    return json.dumps([wire_info(i) for i in infos]) + "\n"
+
+
+def _delete(req: Request, adapter: Any) -> str:
+    try:
+        adapter.delete(req.job_id)
+    except NotFound:
+        pass  # already gone: what was asked for is true (psij.rb would raise on any failure)
+    return ""
+
+
+def _change(req: Request, adapter: Any) -> str:
+    getattr(adapter, req.verb)(req.job_id)
+    return ""
+
+
+_BODIES: Dict[str, Callable[[Request, Any], str]] = {
+    "submit": _submit, "info": _info, "delete": _delete, "hold": _change, "release": _change,
+}
+
+
+def deadline_for(req: Request, cfg: Any) -> Deadline:
+    """The verb's time limit and, should the watchdog have to end the process, its last words."""
+    portal = cfg.portal
+    seconds = {"info": portal.poll_deadline, "submit": portal.submit_deadline}.get(req.verb, portal.delete_deadline)
+
+    def last_words(said: str) -> LastWords:
+        if req.verb == "info" and req.job_id:
+            return LastWords(undetermined(req.job_id, f"{said}; {_RETRY}"), "", 0)
+        if req.verb == "submit":
+            return LastWords("", f"ood-k8s-psij: {said}: a session may have been created; look for it on the "
+                             "My Interactive Sessions page before launching again\n", 1)
+        return LastWords("", f"ood-k8s-psij: {said}: try again in a minute\n", 1)
+
+    return Deadline(seconds, "the cluster", last_words)
+
+
+def _answer(req: Request, body: Callable[[], str], deadline: Deadline) -> str:
+    """``body()`` within the deadline; an expired single-session poll answers ``UNDETERMINED``."""
+    deadline.start()
+    try:
+        try:
+            return body()
+        finally:
+            deadline.stop()
+    except Unavailable as err:
+        if deadline.expired and req.verb == "info" and req.job_id:
+            return undetermined(req.job_id, f"{err.message}; {_RETRY}")
+        deadline.own_output()
+        raise
+    except BaseException:
+        deadline.own_output()
+        raise
+
+
+def run(args: Sequence[str]) -> int:
+    req = parse(args)
     from ood_k8s import config
     from ood_k8s.kubeconfig import clients as connect
     from ood_k8s.sessions.adapter import Adapter
 
-    cfg = config.load(config_path)
+    cfg = config.load(req.config_path)
+    ident = req.ident
     if ident.uid < cfg.users.min_uid:
         raise SecurityError(f"'{ident.username}' (uid {ident.uid}) is a system account without sessions",
                             "run ood-k8s-psij as the portal user (administrators: add --user NAME)")
-    if verb == "submit":
-        raw = sys.stdin.read()
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise UsageError("the job spec on stdin is not valid JSON", "OOD's psij adapter sends JSON") from None
-        script = script_from_spec(data, executor, owner_uid=ident.uid if admin else None)
+    deadline = deadline_for(req, cfg)
+
+    def body() -> str:
         adapter = Adapter(cfg, ident, connect.as_user(cfg, ident.username))
-        sys.stdout.write(adapter.submit(script))
-        sys.stdout.flush()
-        return 0
-    adapter = Adapter(cfg, ident, connect.as_user(cfg, ident.username))
-    if verb == "info":
-        if job_id:
-            info = adapter.info(job_id)
-            infos = [info] if info.native.get("found", True) else []  # [] is how PSI/J says "gone"
-        else:
-            infos = adapter.info_all()
-        sys.stdout.write(json.dumps([wire_info(i) for i in infos]))
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        return 0
-    if not job_id:
-        raise UsageError("Invalid job id specified: empty", "pass --id=ID")
-    getattr(adapter, verb)(job_id)
+        return _BODIES[req.verb](req, adapter)
+
+    out = _answer(req, body, deadline)
+    deadline.own_output()
+    sys.stdout.write(out)
+    sys.stdout.flush()
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     return run_guarded("ood-k8s-psij", lambda: run(args))
 
 
 def cli() -> None:
-    """The ``ood-k8s-psij`` command (one process per OOD poll: see :func:`~ood_k8s.core.errors.exit_now`)."""
+    """The ``ood-k8s-psij`` command (one process per OOD poll: see :func:`~ood_k8s.core.process.exit_now`)."""
     exit_now(main())
 
 

@@ -1,8 +1,11 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """Jinja2 templates -> Kubernetes objects, with no way for a value to break the YAML.
 
 * Templates are looked up in the site directory first (``templates.site_dir``), then in the
   templates shipped with ood-k8s, so a site overrides a file by copying it and editing it.
 * ``StrictUndefined``: a misspelt variable is an error, not an empty string.
+* Every template sees the global ``vocab`` (:mod:`ood_k8s.core.vocab`): write ``vocab.USER_LABEL``,
+  never the key itself.
 * Every ``{{ expression }}`` is passed through :func:`ood_k8s.render.yamlsafe.scalar` (Jinja2's
   ``finalize``), so it always becomes exactly one YAML value.  The rule for template authors
   follows: an expression is a whole value; build strings inside it (``{{ job ~ "-svc" }}``).
@@ -10,12 +13,11 @@
   schema of ``cluster.kubernetes_version`` (see :mod:`ood_k8s.render.schema`).
 """
 
-from __future__ import annotations
-
 import importlib.util
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Dict, Iterable, Optional, Tuple
 
+from ood_k8s.core import vocab
 from ood_k8s.core.errors import RenderError
 from ood_k8s.render import yamlsafe
 from ood_k8s.render.yamlsafe import scalar
@@ -42,7 +44,7 @@ def _finalize(value: Any) -> str:
 class Renderer:
     """Renders and validates templates; create one per process and reuse it (templates are cached)."""
 
-    def __init__(self, site_dir: str | None = None, kubernetes_version: str = "1.33",
+    def __init__(self, site_dir: Optional[str] = None, kubernetes_version: str = "1.33",
                  validate: bool = True) -> None:
         import jinja2
 
@@ -58,6 +60,8 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Every persisted key, so a template (shipped or a site's copy) never spells one by hand.
+        self.env.globals["vocab"] = vocab
 
     def text(self, template: str, **context: Any) -> str:
         import jinja2
@@ -103,7 +107,7 @@ def validate(obj: dict[str, Any], version: str, source: str = "") -> None:
     schema.validate(obj, version, source)
 
 
-_SHARED: dict[tuple[str, str], Renderer] = {}
+_SHARED: Dict[Tuple[str, str], Renderer] = {}
 
 
 def for_config(cfg: Any) -> Renderer:

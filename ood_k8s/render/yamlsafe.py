@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """Turn any value into YAML text that parses back to exactly that value -- and nothing more.
 
 This is the only way values reach a template's output (it is the Jinja2 ``finalize`` hook in
@@ -6,8 +7,6 @@ an anchor, a tag, a line or a document.  Strings become double-quoted scalars in
 character YAML could read as a line break or reject as non-printable is escaped; mappings and
 lists become flow collections built from the same scalars.
 """
-
-from __future__ import annotations
 
 import math
 import re

@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """OOD's job-adapter contract on the Kubernetes API (REFERENCE §1): submit, info, delete, hold, release.
 
 One implementation behind every way in (Python, ``ood-k8s job``, ``ood-k8s-psij``, the PSI/J
@@ -23,16 +24,12 @@ import time
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
 from ood_k8s.config import Config
-from ood_k8s.core import names
+from ood_k8s.core import names, vocab
 from ood_k8s.core.errors import Forbidden, KubeError, NotFound, OodK8sError, Unavailable, UsageError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.kube import KubeClient
-from ood_k8s.sessions import status
+from ood_k8s.sessions import lifetime, status
 
-# Pod annotations written by jobspec (kept as literals here so the info path does not import it).
-_JOB_NAME = f"{names.DOMAIN}/job-name"
-_ACCOUNT = f"{names.DOMAIN}/account"
-_SUBMIT_HOST = f"{names.DOMAIN}/submit-host"
 _NOT_GPU = ("cpu", "memory", "ephemeral-storage", "pods")
 
 
@@ -93,6 +90,18 @@ def _ceil_cpu(value: Any) -> Optional[int]:
         return None
 
 
+def _may_have_reached_the_server(err: Unavailable) -> bool:
+    """False when the request provably never reached the API server, so nothing was created."""
+    import socket
+    import ssl
+
+    if err.status == 429:
+        return False  # throttled: the server answered without acting
+    # The client raises Unavailable from the OSError that stopped it ("from None" keeps __context__).
+    cause = err.__context__
+    return not isinstance(cause, (ConnectionRefusedError, socket.gaierror, ssl.SSLCertVerificationError))
+
+
 class Adapter:
     """The job adapter for one portal user (``ident``) talking to the API through ``client``."""
 
@@ -112,14 +121,15 @@ class Adapter:
                afternotok: Sequence[str] = (), afterany: Sequence[str] = (), hold: bool = False) -> str:
         """Create the job; returns its id. Every refusal happens before any object exists."""
         from ood_k8s.sessions import objects
-        from ood_k8s.sessions import resolve as jobspec
+        from ood_k8s.sessions.request import Script
+        from ood_k8s.sessions.resolve import resolve
 
         if any((after, afterok, afternotok, afterany)):
             raise UsageError("job dependencies (after, afterok, ...) are not supported on Kubernetes",
                              "submit the job without dependencies")
         if isinstance(script, Mapping):
-            script = jobspec.Script.from_dict(script)
-        spec = jobspec.resolve(script, self.cfg, self.ident, hold=hold, submit_host=self._submit_host())
+            script = Script.from_dict(script)
+        spec = resolve(script, self.cfg, self.ident, hold=hold, submit_host=self._submit_host())
         job_id = names.job_id(spec.name_hint, self.rand(8))
         password = base64.urlsafe_b64encode(self.rand(24)).decode("ascii").rstrip("=")
         pod = objects.pod(spec, job_id)
@@ -127,7 +137,9 @@ class Adapter:
             created = self.client.create(pod)
         except Unavailable as err:
             # A POST that timed out may still have created the pod: make sure it is not left behind.
-            self._rollback(job_id, err)
+            # One that never left (refused, unresolvable, untrusted server, throttled) created nothing.
+            if _may_have_reached_the_server(err):
+                self._rollback(job_id, err)
             raise
         owner = objects.owner_reference(job_id, created["metadata"]["uid"])
         try:
@@ -169,8 +181,8 @@ class Adapter:
     def _get_pod(self, job_id: str) -> Optional[dict[str, Any]]:
         names.check_job_id(job_id)
         pod = self.client.get_or_none("Pod", job_id, self.namespace)
-        if pod is not None and (pod.get("metadata", {}).get("labels") or {}).get(names.MANAGED_BY_KEY) != \
-                names.MANAGED_BY:
+        if pod is not None and (pod.get("metadata", {}).get("labels") or {}).get(vocab.MANAGED_BY_KEY) != \
+                vocab.MANAGED_BY:
             raise UsageError(f"Invalid job id specified: pod '{job_id}' was not started by ood-k8s",
                              "see 'ood-k8s job list' for your jobs")
         return pod
@@ -217,7 +229,7 @@ class Adapter:
         return out
 
     def _list(self, namespace: str, selector: str) -> list[Info]:
-        pods = self.client.list("Pod", namespace, label_selector=f"{selector},{names.JOB_LABEL}")
+        pods = self.client.list("Pod", namespace, label_selector=f"{selector},{vocab.JOB_LABEL}")
         now = self.clock()
         grace = self.cfg.jobs.pull_failure_grace
         infos = [self._info(p, status.pod_state(p, now=now, pull_failure_grace=grace), now, None) for p in pods]
@@ -266,14 +278,9 @@ class Adapter:
             run = cstate.get("running") or cstate.get("terminated") or {}
             started = status.timestamp(run.get("startedAt"))
             finished = status.timestamp((cstate.get("terminated") or {}).get("finishedAt"))
-        if started is not None:
-            end = finished if finished is not None else now
-            wallclock = max(0, int(end - started))
-        else:
-            wallclock = None
         submitted = status.timestamp(meta.get("creationTimestamp"))
         node = spec.get("nodeName")
-        owner = ann.get(names.USERNAME_ANNOTATION)
+        owner = ann.get(vocab.USERNAME_ANNOTATION)
         if not owner:
             ns = meta.get("namespace") or ""
             prefix = self.cfg.users.namespace_prefix
@@ -282,26 +289,34 @@ class Adapter:
             "reason": state.reason,
             "phase": st.get("phase") or "Pending",
             "namespace": meta.get("namespace"),
-            "profile": labels.get(names.PROFILE_LABEL),
+            "profile": labels.get(vocab.PROFILE_LABEL),
             "image": main.get("image"),
             "node": node,
             "failed": state.failed,
         }
         if state.exit_code is not None:
             native["exit_code"] = state.exit_code
+        # Where the session's output goes (its end is noted beside it) and why the cluster ended it, if it did.
+        output = next((e.get("value") for e in main.get("env") or [] if e.get("name") == "OOD_STDOUT_PATH"), None)
+        if output:
+            native["output_path"] = output
+        disruption = next((c for c in st.get("conditions") or [] if c.get("type") == "DisruptionTarget"
+                           and c.get("status") == "True"), None)
+        if disruption is not None:
+            native["disruption"] = disruption.get("reason") or "DisruptionTarget"
         if connection is not None:
             native["ood_connection_info"] = connection
         return Info(
             id=meta.get("name", ""),
             status=state.state,
             allocated_nodes=[{"name": node, "procs": procs}] if node else [],
-            submit_host=ann.get(_SUBMIT_HOST),
-            job_name=ann.get(_JOB_NAME) or labels.get("app.kubernetes.io/name") or meta.get("name"),
+            submit_host=ann.get(vocab.SUBMIT_HOST_ANNOTATION),
+            job_name=ann.get(vocab.JOB_NAME_ANNOTATION) or labels.get(vocab.APP_NAME_LABEL) or meta.get("name"),
             job_owner=owner,
-            accounting_id=ann.get(_ACCOUNT),
+            accounting_id=ann.get(vocab.ACCOUNT_ANNOTATION),
             procs=procs,
-            queue_name=labels.get(names.PROFILE_LABEL),
-            wallclock_time=wallclock,
+            queue_name=labels.get(vocab.PROFILE_LABEL),
+            wallclock_time=lifetime.elapsed(started, finished, now),
             wallclock_limit=spec.get("activeDeadlineSeconds"),
             submission_time=int(submitted) if submitted is not None else None,
             dispatch_time=int(started) if started is not None else None,
@@ -324,7 +339,7 @@ class Adapter:
         """Kubernetes can only hold a pod that never reached the scheduler: refuse otherwise."""
         pod = self._require(job_id)
         spec = pod.get("spec") or {}
-        if any(g.get("name") == status.HOLD_GATE for g in spec.get("schedulingGates") or []):
+        if any(g.get("name") == vocab.HOLD_GATE for g in spec.get("schedulingGates") or []):
             return
         if spec.get("nodeName"):
             raise UsageError(f"job {job_id} is already scheduled on node {spec['nodeName']} and cannot be held",
@@ -335,7 +350,7 @@ class Adapter:
     def release(self, job_id: str) -> None:
         pod = self._require(job_id)
         gates = (pod.get("spec") or {}).get("schedulingGates") or []
-        rest = [g for g in gates if g.get("name") != status.HOLD_GATE]
+        rest = [g for g in gates if g.get("name") != vocab.HOLD_GATE]
         if len(rest) == len(gates):
             raise UsageError(f"job {job_id} is not held", "there is nothing to release")
         # resourceVersion makes the patch fail with Conflict if someone changed the gates meanwhile.

@@ -1,4 +1,4 @@
-"""What a job becomes: pure functions from a resolved :class:`~ood_k8s.sessions.resolve.JobSpec` to objects.
+"""What a job becomes: pure functions from a resolved :class:`~ood_k8s.sessions.spec.JobSpec` to objects.
 
 A job is a Pod plus only what it needs: a Secret (the app's password, read by the container through
 an env ``secretKeyRef`` -- no init container, no API access from inside the pod), a ConfigMap (the
@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from ood_k8s.core import names
-from ood_k8s.sessions.resolve import FILES_VOLUME, HOLD_GATE, SCRIPT_MOUNT, SHM_VOLUME, ContainerSpec, JobSpec
+from ood_k8s.core import names, vocab
+from ood_k8s.core.vocab import APP_NAME_LABEL, HOLD_GATE
+from ood_k8s.sessions.spec import FILES_VOLUME, SCRIPT_MOUNT, SHM_VOLUME, ContainerSpec, JobSpec
 
-APP_NAME_LABEL = "app.kubernetes.io/name"
 PASSWORD_KEY = "password"  # noqa: S105 (a key name, not a secret)
 PORT_KEY = "port"
 PASSWORD_ENV = "PASSWORD"  # noqa: S105 (an env name)
@@ -57,11 +57,11 @@ def owner_reference(job_id: str, uid: str) -> dict[str, Any]:
 
 def pod_labels(spec: JobSpec, job_id: str) -> dict[str, str]:
     return {**spec.labels, APP_NAME_LABEL: spec.container.name, **spec.user_labels,
-            names.JOB_LABEL: job_id, names.PROFILE_LABEL: spec.profile}
+            vocab.JOB_LABEL: job_id, vocab.PROFILE_LABEL: spec.profile}
 
 
 def child_labels(spec: JobSpec, job_id: str) -> dict[str, str]:
-    return {**spec.user_labels, names.JOB_LABEL: job_id}
+    return {**spec.user_labels, vocab.JOB_LABEL: job_id}
 
 
 def _child_meta(spec: JobSpec, job_id: str, name: str, owner: dict[str, Any] | None) -> dict[str, Any]:
@@ -192,7 +192,7 @@ def pod(spec: JobSpec, job_id: str) -> dict[str, Any]:
             "name": job_id,
             "namespace": spec.namespace,
             "labels": pod_labels(spec, job_id),
-            "annotations": {**spec.annotations, names.USERNAME_ANNOTATION: spec.username},
+            "annotations": {**spec.annotations, vocab.USERNAME_ANNOTATION: spec.username},
         },
         "spec": pod_spec,
     }
@@ -235,7 +235,7 @@ def service(spec: JobSpec, job_id: str, owner: dict[str, Any] | None) -> dict[st
             # -- and the portal's source address reaches the pod unchanged, so the user's
             # NetworkPolicy (portal CIDRs) admits it.  Cluster would SNAT it to a node address.
             "externalTrafficPolicy": "Local",
-            "selector": {names.JOB_LABEL: job_id},
+            "selector": {vocab.JOB_LABEL: job_id},
             "ports": [{"name": "app", "protocol": "TCP", "port": spec.container.port,
                        "targetPort": spec.container.port}],
         },

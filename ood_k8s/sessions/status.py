@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """Pod (+ its events) -> OOD status and one line a student can act on.
 
 Rules, in order (REFERENCE §1 and the incumbent's defects in §2):
@@ -18,9 +19,8 @@ Pure functions of their inputs (``now`` is passed in), so every situation is a t
 
 from typing import Any, NamedTuple, Optional
 
-from ood_k8s.core.names import DOMAIN
-
-HOLD_GATE = f"{DOMAIN}/hold"  # the scheduling gate of a job submitted on hold
+from ood_k8s.core.timefmt import timestamp  # status.timestamp: the adapter reads pod times with it
+from ood_k8s.core.vocab import HOLD_GATE
 
 QUEUED, QUEUED_HELD, RUNNING, COMPLETED, UNDETERMINED = "queued", "queued_held", "running", "completed", \
     "undetermined"
@@ -46,34 +46,6 @@ class PodState(NamedTuple):
 def one_line(text: Any, limit: int = MAX_REASON) -> str:
     s = " ".join(str(text or "").split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
-
-
-def timestamp(value: Any) -> Optional[float]:
-    """Seconds since the epoch of a Kubernetes RFC 3339 time (``...Z``, optional fraction)."""
-    if not isinstance(value, str) or len(value) < 20 or value[4::3][:5] != "--T::":
-        return None
-    digits = value[0:4] + value[5:7] + value[8:10] + value[11:13] + value[14:16] + value[17:19]
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    year, month, day, hour, minute, second = (int(digits[i:i + n]) for i, n in
-                                              ((0, 4), (4, 2), (6, 2), (8, 2), (10, 2), (12, 2)))
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second <= 60):
-        return None
-    base = ((_days_since_epoch(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
-    frac = value[19:].rstrip("Z")
-    if frac.startswith(".") and frac[1:].isdigit():
-        return base + float(frac)
-    return float(base)
-
-
-def _days_since_epoch(year: int, month: int, day: int) -> int:
-    """Days from 1970-01-01 to a Gregorian date: calendar.timegm's arithmetic without importing calendar
-    (and locale with it: ~4 ms of every status poll).  March-based years put the leap day last."""
-    year -= month <= 2
-    era, year_of_era = divmod(year, 400)
-    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146097 + day_of_era - 719468
 
 
 def _duration(seconds: int) -> str:

@@ -1,4 +1,5 @@
-"""Portal side of home directories: create a missing $HOME safely, as root, next to users' files.
+"""Portal side of home directories: create a missing $HOME safely, as root, next to users' files
+(:func:`ensure_home`), and report what the portal sees there (:func:`finding`).
 
 The hook runs this as root on every login, in directories users can write to, so every step is
 written against a user racing it:
@@ -26,6 +27,7 @@ from typing import Any
 
 from ood_k8s.core.errors import OodK8sError, SecurityError
 from ood_k8s.core.identity import Identity
+from ood_k8s.storage.backend import Finding
 
 
 def _log() -> Any:
@@ -259,3 +261,29 @@ def inspect(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+
+
+def finding(ident: Identity, home_root: str, create_home: bool) -> Finding:
+    """``storage check``'s row for the home as the portal sees it (read only; no link followed)."""
+    what = "home directory"
+    pod = f"mounted at {ident.home}"
+    st = inspect(ident.home)
+    if st is None:
+        root = os.path.normpath(home_root).rstrip("/") + "/"
+        if create_home and ident.home.startswith(root):
+            return Finding(what, f"{ident.home}: missing", pod, "warn",
+                           "created 0700 at the user's next login (or run the hook for the user now)")
+        return Finding(what, f"{ident.home}: missing", pod, "error",
+                       f"create it: install -d -o {ident.uid} -g {ident.gid} -m 0700 {ident.home}")
+    seen = f"{ident.home}: {describe_stat(st)}"
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        return Finding(what, seen, pod, "error", "replace it by a real directory owned by the user (ood-k8s never "
+                       "follows a link into a home)")
+    if st.st_uid != ident.uid:
+        return Finding(what, seen, pod, "error", f"the pod writes as uid {ident.uid}: chown {ident.uid}:{ident.gid} "
+                       f"{ident.home} if it is the user's (ood-k8s never chowns an existing home)")
+    if st.st_gid != ident.gid:
+        return Finding(what, seen, pod, "warn", f"chgrp {ident.gid} {ident.home} so group ownership matches too")
+    if st.st_mode & 0o022:
+        return Finding(what, seen, pod, "warn", f"others can write into it: chmod go-w {ident.home}")
+    return Finding(what, seen, pod, "ok")

@@ -1,3 +1,4 @@
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """The per-login hook: ``ood-k8s-pre-hook --user USERNAME``, named in ``pun_pre_hook_root_cmd``.
 
 nginx_stage runs it as root whenever a user's per-user nginx (PUN) starts, with the variables
@@ -27,13 +28,11 @@ Exit codes:
 == ==========================================================================================
 """
 
-from __future__ import annotations
-
 import os
 import re
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, TextIO
 
 from ood_k8s.core import names
 from ood_k8s.core.errors import (
@@ -44,8 +43,8 @@ from ood_k8s.core.errors import (
     OodK8sError,
     SecurityError,
     UsageError,
-    exit_now,
 )
+from ood_k8s.core.process import exit_now, read_argv
 
 if TYPE_CHECKING:
     import argparse
@@ -74,8 +73,8 @@ _PRIORITY = {"err": 3, "warning": 4, "notice": 5, "info": 6}
 class HookLog:
     """One-line log records to syslog and stderr, with every exported secret masked."""
 
-    def __init__(self, env: Mapping[str, str], stderr: TextIO | None = None,
-                 syslog: Callable[[int, str], None] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], stderr: Optional[TextIO] = None,
+                 syslog: Optional[Callable[[int, str], None]] = None) -> None:
         # Every value the portal exported is treated as secret: tokens, cookies, claims.
         self._secrets = sorted({v for k, v in env.items() if k.startswith(EXPORT_PREFIX) and len(v) >= 8},
                                key=len, reverse=True)
@@ -117,7 +116,7 @@ class HookLog:
             pass
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> "argparse.ArgumentParser":
     import argparse
 
     class _Parser(argparse.ArgumentParser):
@@ -133,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 class _Args:
-    def __init__(self, user: str, config: str | None, force: bool) -> None:
+    def __init__(self, user: str, config: Optional[str], force: bool) -> None:
         self.user, self.config, self.force = user, config, force
 
 
@@ -144,27 +143,17 @@ def _parse_args(argv: list[str]) -> tuple[Any, list[str]]:
     here: building an argparse parser costs ~5 ms (it imports shutil, gettext and locale) on every
     login.  Anything else (help, a typo, a missing value) goes to argparse for its usual answer.
     """
-    values: dict[str, str] = {}
-    force = False
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--force" and not force:
-            force = True
-        elif arg in ("--user", "--config") and arg not in values and i + 1 < len(argv) and \
-                not argv[i + 1].startswith("-"):
-            values[arg] = argv[i + 1]
-            i += 1
-        else:
-            return _parser().parse_known_args(argv)
-        i += 1
-    if "--user" not in values:
+    try:
+        values, _ = read_argv(argv, ("user", "config"), ("force",), positionals=False)
+    except UsageError:
+        values = {}
+    if "user" not in values:
         return _parser().parse_known_args(argv)
-    return _Args(values["--user"], values.get("--config"), force), []
+    return _Args(values["user"], values.get("config"), "force" in values), []
 
 
-def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
-         syslog: Callable[[int, str], None] | None = None, stderr: TextIO | None = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str, str]] = None,
+         syslog: Optional[Callable[[int, str], None]] = None, stderr: Optional[TextIO] = None) -> int:
     started = time.perf_counter()
     env = dict(os.environ if environ is None else environ)
     log = HookLog(env, stderr, syslog)
@@ -195,7 +184,7 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
 
 
 def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client: Any = None,
-        force: bool = False, started: float | None = None,
+        force: bool = False, started: Optional[float] = None,
         geteuid: Callable[[], int] = os.geteuid) -> int:
     """The hook proper, for a loaded configuration; returns the exit code."""
     from ood_k8s.users import provision
@@ -217,10 +206,10 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
 
                 client = as_provisioner(cfg)
             outcome = provision.ensure(cfg, ident, client, force=force)
-            from ood_k8s.auth import plugin as credential
+            from ood_k8s.auth import login
             from ood_k8s.kubeconfig import user as userkubeconfig
 
-            tokens = credential.ensure_tokens(cfg, ident, exports)
+            tokens = login.ensure_tokens(cfg, ident, exports)
             wrote = userkubeconfig.write(cfg, ident, provision.user_names(cfg, username))
     except SERVICE_ERRORS as err:
         if cfg.hook.on_failure == "open":
@@ -242,7 +231,7 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
 
 
 def cli() -> None:
-    """The ``ood-k8s-pre-hook`` command (one process per login: see :func:`~ood_k8s.core.errors.exit_now`)."""
+    """The ``ood-k8s-pre-hook`` command (one process per login: see :func:`~ood_k8s.core.process.exit_now`)."""
     exit_now(main())
 
 

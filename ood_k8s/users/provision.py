@@ -1,15 +1,9 @@
-"""One user's place on the cluster: desired objects, the one-request fast path, apply, teardown.
+# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
+"""One user's place on the cluster: read what is there, compare with what should be, apply.
 
 The per-login hook calls :func:`ensure` on every PUN start; ``ood-k8s user setup|sync`` call it for
-many users at once.
-
-Desired state
-    :func:`desired_objects` is a pure function of the configuration and the user's identity: it
-    renders ``templates/user/*.yaml.j2`` (a site's ``templates.site_dir/user/`` first, where a site
-    may also add files) into the user's Namespace, RoleBinding, ResourceQuota, LimitRange,
-    NetworkPolicies and optional pull Secret.  :func:`desired_hash` condenses everything those
-    objects -- and the Cognito user and the storage -- depend on into one digest *without
-    rendering*, so the fast path never imports Jinja2.
+many users at once (:mod:`ood_k8s.users.sync`).  What should be is :mod:`ood_k8s.users.desired`:
+the objects, and the digest of everything that decides them.
 
 Fast path
     One JSON PATCH of the namespace that tests it is this user's (managed-by label, raw username
@@ -24,58 +18,41 @@ Full path
     idempotent, so a re-run converges.
 """
 
-import base64
-import hashlib
 import json
 import os
 import stat
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
-from ood_k8s import __version__
-from ood_k8s.config import Config, to_dict
+from ood_k8s.auth import provider as auth_provider
+from ood_k8s.config import Config
 from ood_k8s.core import fsutil
 from ood_k8s.core import identity as identity_mod
 from ood_k8s.core import names as names_mod
-from ood_k8s.core.errors import Invalid, NotEntitled, RenderError, SecurityError, Unavailable, UsageError
+from ood_k8s.core.errors import Invalid, NotFound, SecurityError, Unavailable, UsageError
 from ood_k8s.core.identity import Identity
-from ood_k8s.core.kube import RESOURCES, KubeClient
-from ood_k8s.core.names import (
-    DOMAIN,
+from ood_k8s.core.kube import KubeClient
+from ood_k8s.core.names import UserNames
+from ood_k8s.core.timefmt import rfc3339
+from ood_k8s.core.vocab import (
     GID_ANNOTATION,
-    GIDS_ANNOTATION,
+    HASH_ANNOTATION,
     HOME_ANNOTATION,
+    LAST_RUN_ANNOTATION,
     MANAGED_BY,
     MANAGED_BY_KEY,
+    OBJECTS_ANNOTATION,
     UID_ANNOTATION,
     USER_LABEL,
     USERNAME_ANNOTATION,
-    UserNames,
 )
+from ood_k8s.policy import access
+from ood_k8s.users.desired import desired_hash, desired_objects, user_names
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-FORMAT = 2  # bump when this module changes what it creates, so every user is re-provisioned once
-
-LAST_RUN_ANNOTATION = f"{DOMAIN}/last-hook-run"
-HASH_ANNOTATION = f"{DOMAIN}/desired-state"
-OBJECTS_ANNOTATION = f"{DOMAIN}/provisioned-objects"
-COMPONENT_LABEL = f"{DOMAIN}/component"
-COMPONENT = "user"
-
-TEMPLATE_DIR = "user"
-FIRST_TEMPLATE = "namespace.yaml.j2"
-DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
-# The instance metadata service hands out the node's IAM role: no pod may reach it.
-BLOCKED_EGRESS_V4 = ("169.254.169.254/32",)
-BLOCKED_EGRESS_V6 = ("fd00:ec2::254/128",)
 # Kinds an earlier provisioning may have made that a later configuration no longer wants.
 PRUNABLE = frozenset({"RoleBinding", "Role", "ResourceQuota", "LimitRange", "NetworkPolicy", "Secret",
                       "ConfigMap", "ServiceAccount"})
-
-_GRANTS = frozenset({"RoleBinding", "Role"})
 
 CURRENT, CREATED, UPDATED = "current", "created", "updated"
 WOULD_CREATE, WOULD_UPDATE = "would-create", "would-update"
@@ -104,147 +81,17 @@ class Outcome(NamedTuple):
 # --- who may be provisioned -------------------------------------------------------------------
 
 
-def user_names(cfg: Config, username: str) -> UserNames:
-    return names_mod.for_user(username, cfg.users.namespace_prefix, cfg.users.rbac_username_prefix)
-
-
 def admit(cfg: Config, username: str, lookup: Optional[Callable[[str], Identity]] = None) -> Identity:
-    """The user's identity if they may have a namespace at all; else UsageError/NotEntitled."""
+    """The user's identity if they may have a namespace at all; else UsageError (the name) or
+    NotEntitled (:func:`ood_k8s.policy.access.check_account`)."""
     names_mod.check_username(username)
     ident = (lookup or identity_mod.lookup)(username)
-    if ident.uid < cfg.users.min_uid:
-        raise UsageError(f"user '{username}' has uid {ident.uid}, below users.min_uid ({cfg.users.min_uid})",
-                         "system accounts get no namespace; lower users.min_uid if this is a real user")
-    if not ident.in_any(cfg.users.allowed_groups):
-        raise NotEntitled(f"user '{username}' is in none of users.allowed_groups "
-                          f"({', '.join(cfg.users.allowed_groups)})",
-                          "add the user to one of them, or change users.allowed_groups")
+    access.check_account(cfg.users, ident, access.NAMESPACE)
     return ident
 
 
 def utc_now(clock: Callable[[], float] = time.time) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock()))
-
-
-# --- desired state (pure) -----------------------------------------------------------------------
-
-
-def user_templates(cfg: Config) -> "list[tuple[str, Path]]":
-    """(template name, file) of every user template, the site's replacing built-ins of the same name;
-    the Namespace first because everything else lives in it."""
-    from pathlib import Path  # deferred: a returning user's hook renders nothing
-
-    from ood_k8s.render.render import builtin_template_dir
-
-    found: dict[str, Path] = {}
-    for base in (str(builtin_template_dir()), cfg.templates.site_dir):
-        directory = Path(base, TEMPLATE_DIR) if base else None
-        if directory is not None and directory.is_dir():
-            for path in directory.glob("*.yaml.j2"):
-                found[path.name] = path
-    if FIRST_TEMPLATE not in found:
-        raise RenderError(f"template {TEMPLATE_DIR}/{FIRST_TEMPLATE} not found",
-                          "reinstall ood-k8s or restore the file in templates.site_dir")
-    ordered = sorted(found, key=lambda n: (n != FIRST_TEMPLATE, n))
-    return [(f"{TEMPLATE_DIR}/{n}", found[n]) for n in ordered]
-
-
-def gpu_quota(cfg: Config) -> dict[str, str]:
-    """Quota per GPU resource: users.quota.gpus for every resource a profile offers, 0 for the default
-    resource when no profile offers it (so kubectl users cannot take GPUs around the profiles)."""
-    offered = {p.gpu.resource for p in cfg.profiles if p.gpu.max > 0}
-    out = {r: str(cfg.users.quota.gpus) for r in offered}
-    out.setdefault(DEFAULT_GPU_RESOURCE, "0")
-    return dict(sorted(out.items()))
-
-
-def template_context(cfg: Config, ident: Identity, now: str) -> dict[str, Any]:
-    """Everything the user templates see: plain strings, numbers, lists and mappings."""
-    names = user_names(cfg, ident.username)
-    users = cfg.users
-    q, lim, pull = users.quota, users.limits, users.image_pull_secret
-    return {
-        "user": {"username": ident.username, "slug": names.slug, "namespace": names.namespace,
-                 "rbac_user": names.rbac_user, "uid": ident.uid, "gid": ident.gid, "home": ident.home},
-        "labels": {**names.labels, COMPONENT_LABEL: COMPONENT},
-        "namespace_annotations": namespace_annotations(ident, now),
-        "pod_security": users.pod_security,
-        "cluster_role": users.cluster_role,
-        "quota": {"pods": str(q.pods), "cpu": q.cpu, "memory": q.memory, "gpus": gpu_quota(cfg),
-                  "node_ports": str(q.node_ports), "persistent_volume_claims": str(q.persistent_volume_claims)},
-        "limits": {"default_cpu": lim.default_cpu, "default_memory": lim.default_memory,
-                   "default_request_cpu": lim.default_request_cpu,
-                   "default_request_memory": lim.default_request_memory,
-                   "max_cpu": lim.max_cpu, "max_memory": lim.max_memory},
-        "portal_cidrs": list(cfg.cluster.portal_cidrs),
-        "blocked_egress_v4": list(BLOCKED_EGRESS_V4),
-        "blocked_egress_v6": list(BLOCKED_EGRESS_V6),
-        "pull_secret": {"name": pull.name,
-                        "data": base64.b64encode(pull.dockerconfigjson.encode()).decode() if pull.name else ""},
-    }
-
-
-def namespace_annotations(ident: Identity, now: str) -> dict[str, str]:
-    """What the namespace records about its user: everything the admission guard (cluster.py) reads
-    -- username, uid, gid, supplementary gids and home -- and when the hook last ran.  All of it
-    comes from ``ident``, which :func:`desired_hash` covers, so a change re-provisions."""
-    return {USERNAME_ANNOTATION: ident.username, UID_ANNOTATION: str(ident.uid), GID_ANNOTATION: str(ident.gid),
-            GIDS_ANNOTATION: ",".join(str(g) for g in ident.gids), HOME_ANNOTATION: ident.home,
-            LAST_RUN_ANNOTATION: now}
-
-
-def desired_objects(cfg: Config, ident: Identity, *, now: str, renderer: Any = None) -> list[dict[str, Any]]:
-    """The user's objects, Namespace first, validated against the cluster's schema."""
-    names = user_names(cfg, ident.username)
-    if renderer is None:
-        from ood_k8s.render.render import for_config
-
-        renderer = for_config(cfg)
-    context = template_context(cfg, ident, now)
-    objects: list[dict[str, Any]] = []
-    for name, _path in user_templates(cfg):
-        for obj in renderer.objects(name, **context):
-            _check_scope(obj, names, name)
-            objects.append(obj)
-    # Namespace first (everything lives in it); access last, once quota, limits and network
-    # policies are in place.  sorted() is stable, so templates keep their order otherwise.
-    return sorted(objects, key=lambda o: 0 if o["kind"] == "Namespace" else 2 if o["kind"] in _GRANTS else 1)
-
-
-def _check_scope(obj: dict[str, Any], names: UserNames, source: str) -> None:
-    """A (site) template may only make things inside the user's own namespace."""
-    kind = obj.get("kind", "")
-    meta = obj.get("metadata") or {}
-    res = RESOURCES.get(kind)
-    if res is None:
-        raise RenderError(f"{source}: kind {kind} is not one ood-k8s can apply",
-                          f"use one of {', '.join(sorted(RESOURCES))}")
-    if kind == "Namespace":
-        ok = meta.get("name") == names.namespace
-    else:
-        ok = res.namespaced and meta.get("namespace") == names.namespace
-    if not ok:
-        raise RenderError(f"{source}: {kind}/{meta.get('name')} is outside namespace {names.namespace}",
-                          "user templates may only create objects in the user's own namespace")
-
-
-def desired_hash(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, Any]) -> str:
-    """Digest of everything that determines the user's objects, Cognito user and storage."""
-    names = user_names(cfg, ident.username)
-    inputs = {
-        "format": FORMAT,
-        "version": __version__,
-        "user": [ident.username, ident.uid, ident.gid, list(ident.groups), list(ident.gids), ident.home,
-                 names.namespace, names.rbac_user],
-        "users": to_dict(cfg.users, redact=False),
-        "cluster": [list(cfg.cluster.portal_cidrs), cfg.cluster.kubernetes_version],
-        "gpus": gpu_quota(cfg),
-        "auth": to_dict(cfg.auth.cognito, redact=False) if cfg.auth.mode == "cognito" else cfg.auth.mode,
-        "storage": storage_fingerprint,
-        "templates": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in user_templates(cfg)},
-    }
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+    return rfc3339(clock())
 
 
 # --- the fast path ----------------------------------------------------------------------------
@@ -260,8 +107,6 @@ def touch(client: KubeClient, names: UserNames, now: str) -> Optional[dict[str, 
     One request.  The JSON patch first tests that the namespace is this user's, so a namespace of
     the same name that someone else made is never changed.
     """
-    from ood_k8s.core.errors import NotFound
-
     ops = [
         {"op": "test", "path": f"/metadata/labels/{_pointer(MANAGED_BY_KEY)}", "value": MANAGED_BY},
         {"op": "test", "path": f"/metadata/annotations/{_pointer(USERNAME_ANNOTATION)}", "value": names.username},
@@ -318,11 +163,13 @@ def _refs(value: Optional[str]) -> list[str]:
 
 
 def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[str] = None, force: bool = False,
-           dry_run: bool = False, renderer: Any = None, cognito: Any = None, storage: Any = None) -> Outcome:
-    """Make the cluster (and Cognito and storage) match the user's desired state.
+           dry_run: bool = False, renderer: Any = None, providers: Optional[Mapping[str, Any]] = None,
+           storage: Any = None) -> Outcome:
+    """Make the cluster (and the identity provider and storage) match the user's desired state.
 
-    ``ident`` must come from :func:`admit`.  ``cognito`` and ``storage`` default to the modules of
-    those names (anything with the same functions will do).  Callers hold :func:`user_lock`.
+    ``ident`` must come from :func:`admit`.  ``providers`` replace registered identity providers by
+    mode, ``storage`` the storage module (anything with the same functions will do).  Callers hold
+    :func:`user_lock`.
     """
     storage = storage if storage is not None else _module("storage")
     names = user_names(cfg, ident.username)
@@ -330,7 +177,7 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[st
     start = client.round_trips
     want = desired_hash(cfg, ident, storage.fingerprint(cfg, ident))
     if dry_run:
-        outcome = _plan(cfg, ident, client, names, want, now, renderer, cognito, storage)
+        outcome = _plan(cfg, ident, client, names, want, now, renderer, auth_provider.of(cfg, providers), storage)
         return outcome._replace(round_trips=client.round_trips - start)
     ns = touch(client, names, now)
     known = _annotations(ns)
@@ -338,10 +185,8 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[st
         return Outcome(ident.username, names.namespace, CURRENT, round_trips=client.round_trips - start)
 
     objects = desired_objects(cfg, ident, now=now, renderer=renderer)  # before any change: may fail
-    changes: list[str] = []
-    if cfg.auth.mode == "cognito":
-        cognito = cognito if cognito is not None else _module("cognito")
-        changes += [f"Cognito: {c}" for c in cognito.ensure_user(cfg, ident)]
+    identity = auth_provider.of(cfg, providers)
+    changes = [f"{identity.title}: {c}" for c in identity.ensure_user(cfg, ident)]
     if storage.ensure_home(cfg, ident):
         changes.append(f"created home directory {ident.home}")
     for obj in objects:
@@ -367,7 +212,7 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[st
 def _module(name: str) -> Any:
     import importlib
 
-    return importlib.import_module({"storage": "ood_k8s.storage.backend", "cognito": "ood_k8s.cloud.aws.cognito"}[name])
+    return importlib.import_module({"storage": "ood_k8s.storage.backend"}[name])
 
 
 def _apply(client: KubeClient, obj: dict[str, Any]) -> None:
@@ -389,7 +234,7 @@ def _apply(client: KubeClient, obj: dict[str, Any]) -> None:
 
 
 def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, want: str, now: str,
-          renderer: Any, cognito: Any, storage: Any) -> Outcome:
+          renderer: Any, identity: Any, storage: Any) -> Outcome:
     ns = client.get_or_none("Namespace", names.namespace)
     if ns is not None:
         check_owner(ns, names)
@@ -398,10 +243,7 @@ def _plan(cfg: Config, ident: Identity, client: KubeClient, names: UserNames, wa
     if ns is not None and known.get(HASH_ANNOTATION) == want:
         return Outcome(ident.username, names.namespace, CURRENT)
     objects = desired_objects(cfg, ident, now=now, renderer=renderer)
-    changes: list[str] = []
-    if cfg.auth.mode == "cognito":
-        cognito = cognito if cognito is not None else _module("cognito")
-        changes += [f"Cognito: {c}" for c in cognito.ensure_user(cfg, ident, dry_run=True)]
+    changes = [f"{identity.title}: {c}" for c in identity.ensure_user(cfg, ident, dry_run=True)]
     volumes, notes = storage.plan(cfg, ident, names, known)
     changes += notes
     for obj in objects + volumes:
@@ -467,15 +309,17 @@ def diff(old: Any, new: Any, *, secret: bool = False, limit: int = 8) -> list[st
 
 
 def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data: bool = False,
-             delete_cognito_user: bool = False, dry_run: bool = False, cognito: Any = None, storage: Any = None,
+             delete_cognito_user: bool = False, dry_run: bool = False,
+             providers: Optional[Mapping[str, Any]] = None, storage: Any = None,
              lookup: Optional[Callable[[str], Identity]] = None) -> list[str]:
     """Remove a user's namespace (ending their sessions), token cache on this portal and storage
     objects; home data stays unless ``delete_home_data``.  Returns what was (or, in a dry run, would
     be) done."""
-    from ood_k8s.auth.plugin import forget_tokens
+    from ood_k8s.auth.login import forget_tokens
 
     names_mod.check_username(username)
-    if delete_cognito_user and cfg.auth.mode != "cognito":
+    identity = auth_provider.of(cfg, providers)
+    if delete_cognito_user and not identity.manages_users:
         raise UsageError("--delete-cognito-user needs auth.mode: cognito",
                          f"auth.mode is {cfg.auth.mode}; leave the option out")
     names = user_names(cfg, username)
@@ -499,7 +343,7 @@ def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data
             done.append(f"would release {cfg.storage.mode} home storage, "
                         + ("DELETING the home directory's data" if delete_home_data else "keeping its data"))
         if delete_cognito_user:
-            done.append(f"would delete the Cognito user {username}")
+            done.append(f"would delete the {identity.title} user {username}")
         return done
     storage = storage if storage is not None else _module("storage")
     done = []
@@ -511,9 +355,8 @@ def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data
         done.append(tokens)
     done += list(storage.teardown(cfg, ident, names, client, delete_home_data))
     if delete_cognito_user:
-        cognito = cognito if cognito is not None else _module("cognito")
-        cognito.delete_user(cfg, username)
-        done.append(f"deleted Cognito user {username}")
+        identity.delete_user(cfg, username)
+        done.append(f"deleted {identity.title} user {username}")
     return done
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import pytest
 
 from ood_k8s import cli
+from ood_k8s.auth import login, tokens
 from ood_k8s.auth import plugin as credential
 from ood_k8s.auth.tokencache import TokenCache, Tokens
 from ood_k8s.config import Config
@@ -35,9 +36,9 @@ def pool(aws: str) -> Pool:
 @pytest.fixture
 def cfg(pool: Pool, make_config: Callable[..., Config], tmp_path: Path) -> Config:
     c = pool.config(make_config, **{"users.token_cache_dir": str(tmp_path / "tokens")})
-    from ood_k8s.cloud.aws import cognito
+    from ood_k8s.cloud.aws import cognito_admin
 
-    cognito.ensure_user(c, ALICE)
+    cognito_admin.ensure_user(c, ALICE)
     return c
 
 
@@ -67,21 +68,21 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_first_mint_then_cached_with_zero_calls(cfg: Config, pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert credential.ensure_tokens(cfg, ALICE, {}) == "minted"
+    assert login.ensure_tokens(cfg, ALICE, {}) == "minted"
     stored = cache_of(cfg).read()
     assert stored is not None and pool.verify(stored.id_token)["cognito:username"] == "alice"
     with monkeypatch.context() as m:
         m.setattr(socket.socket, "connect", lambda *a: (_ for _ in ()).throw(AssertionError("network used")))
-        assert credential.ensure_tokens(cfg, ALICE, {}) == "cached"
+        assert login.ensure_tokens(cfg, ALICE, {}) == "cached"
     assert cache_of(cfg).read() == stored
 
 
 def test_cached_path_does_not_import_boto3(cfg: Config, tmp_path: Path) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     code = f"""
 import sys, socket
 socket.socket.connect = None  # any network use fails
-from ood_k8s.auth import plugin as credential
+from ood_k8s.auth import login
 from ood_k8s import config
 from tests.conftest import ALICE
 cfg = config.Config()
@@ -89,7 +90,7 @@ cfg.users.token_cache_dir = {cfg.users.token_cache_dir!r}
 cfg.auth.cognito.user_pool_id = {cfg.auth.cognito.user_pool_id!r}
 cfg.auth.cognito.client_id = {cfg.auth.cognito.client_id!r}
 cfg.auth.cognito.endpoint_url = {cfg.auth.cognito.endpoint_url!r}
-print(credential.ensure_tokens(cfg, ALICE, {{}}), "boto3" in sys.modules, "botocore" in sys.modules,
+print(login.ensure_tokens(cfg, ALICE, {{}}), "boto3" in sys.modules, "botocore" in sys.modules,
       "requests" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -97,24 +98,24 @@ print(credential.ensure_tokens(cfg, ALICE, {{}}), "boto3" in sys.modules, "botoc
 
 
 def test_mint_again_when_settings_change_or_refresh_token_runs_out(cfg: Config, make_config, pool: Pool) -> None:
-    assert credential.ensure_tokens(cfg, ALICE, {}) == "minted"
+    assert login.ensure_tokens(cfg, ALICE, {}) == "minted"
     other = pool.idp.create_user_pool_client(
         UserPoolId=pool.pool_id, ClientName="other",
         ExplicitAuthFlows=["ALLOW_ADMIN_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
     moved = pool.config(make_config, **{"users.token_cache_dir": cfg.users.token_cache_dir,
                                          "auth.cognito.client_id": other})
-    assert credential.ensure_tokens(moved, ALICE, {}) == "minted"
+    assert login.ensure_tokens(moved, ALICE, {}) == "minted"
     assert cache_of(cfg).read().client_id == other  # type: ignore[union-attr]
     # A refresh token that would die during a session started now is renewed at login.
     refresh_ends = cache_of(cfg).read().refresh_expires_at  # type: ignore[union-attr]
     fine = refresh_ends - moved.jobs.max_walltime - 60
-    assert credential.ensure_tokens(moved, ALICE, {}, clock=lambda: fine) == "cached"
+    assert login.ensure_tokens(moved, ALICE, {}, clock=lambda: fine) == "cached"
     almost = refresh_ends - moved.jobs.max_walltime + 60
-    assert credential.ensure_tokens(moved, ALICE, {}, clock=lambda: almost) == "minted"
+    assert login.ensure_tokens(moved, ALICE, {}, clock=lambda: almost) == "minted"
 
 
 def test_concurrent_hooks_mint_once(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ood_k8s.cloud.aws import cognito
+    from ood_k8s.cloud.aws import cognito_admin as cognito
 
     real = cognito.mint_tokens
     mints: list[str] = []
@@ -125,7 +126,7 @@ def test_concurrent_hooks_mint_once(cfg: Config, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(cognito, "mint_tokens", counting)
     results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(credential.ensure_tokens(cfg, ALICE, {})))
+    threads = [threading.Thread(target=lambda: results.append(login.ensure_tokens(cfg, ALICE, {})))
                for _ in range(4)]
     for t in threads:
         t.start()
@@ -156,7 +157,7 @@ def test_plugin_answers_from_cache_without_network(cfg: Config, no_network: None
 
 
 def test_plugin_refreshes_an_expiring_token_against_cognito(cfg: Config, pool: Pool) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     before = cache_of(cfg).read()
     assert before is not None
     later = before.id_expires_at - 299  # inside the 300 s margin
@@ -188,14 +189,14 @@ def test_no_cache_at_all_is_one_line(cfg: Config) -> None:
 
 
 def test_revoked_refresh_token_is_forgotten_so_next_login_mints(cfg: Config, pool: Pool) -> None:
-    assert credential.ensure_tokens(cfg, ALICE, {}) == "minted"
+    assert login.ensure_tokens(cfg, ALICE, {}) == "minted"
     pool.idp.admin_user_global_sign_out(UserPoolId=pool.pool_id, Username="alice")
     expired = cache_of(cfg).read().id_expires_at + 1  # type: ignore[union-attr]
     code, out, err = run_plugin(cfg, clock=lambda: expired)
     assert code == 1 and out == "" and err.count("\n") == 1 and err.endswith("log out of the portal and log in "
                                                                              "again\n")
     assert cache_of(cfg).read().refresh_token == ""  # type: ignore[union-attr]
-    assert credential.ensure_tokens(cfg, ALICE, {}) == "minted"
+    assert login.ensure_tokens(cfg, ALICE, {}) == "minted"
     code, _, _ = run_plugin(cfg)
     assert code == 0
 
@@ -210,20 +211,22 @@ def test_cognito_down_serves_a_still_valid_token_then_says_so(cfg: Config) -> No
 
 
 def test_concurrent_refreshes_call_cognito_once(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     cache = cache_of(cfg)
     cache.write(cache.read().replace(id_expires_at=time.time() - 1))  # type: ignore[union-attr]  # it expired
-    real = credential._refresh_cognito
+    from ood_k8s.cloud.aws import cognito
+
+    real = cognito.refresh
     calls: list[int] = []
 
     def counting(*a: Any, **k: Any) -> Tokens:
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(credential, "_refresh_cognito", counting)
+    monkeypatch.setattr(cognito, "refresh", counting)
     got: list[str] = []
     threads = [threading.Thread(target=lambda: got.append(
-        credential.current_tokens(cache_of(cfg)).id_token)) for _ in range(5)]
+        tokens.current_tokens(cache_of(cfg)).id_token)) for _ in range(5)]
     for t in threads:
         t.start()
     for t in threads:
@@ -232,9 +235,9 @@ def test_concurrent_refreshes_call_cognito_once(cfg: Config, monkeypatch: pytest
 
 
 def test_token_source_is_memoised_and_refreshes_on_demand(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     first = cache_of(cfg).read().id_token  # type: ignore[union-attr]
-    source = credential.token_source(cfg, "alice")
+    source = tokens.token_source(cfg, "alice")
     reads: list[int] = []
     real_read = TokenCache.read
     monkeypatch.setattr(TokenCache, "read", lambda self: reads.append(1) or real_read(self))
@@ -245,7 +248,7 @@ def test_token_source_is_memoised_and_refreshes_on_demand(cfg: Config, monkeypat
 
 
 def test_token_source_from_kubeconfig_args(cfg: Config) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     source = credential.token_source_from_args(
         ["credential", "--portal", "ood", "--cluster", "eks", "--user", "alice", "--cache-dir",
          cfg.users.token_cache_dir])
@@ -253,14 +256,14 @@ def test_token_source_from_kubeconfig_args(cfg: Config) -> None:
 
 
 def test_cli_routes_credential_to_the_plugin(cfg: Config, capsys: pytest.CaptureFixture[str]) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     assert cli.main(["credential", "--user", "alice", "--cache-dir", cfg.users.token_cache_dir]) == 0
     assert json.loads(capsys.readouterr().out)["kind"] == "ExecCredential"
 
 
 def test_plugin_reads_cache_dir_from_config_when_not_given(cfg: Config, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     site = tmp_path / "ood_k8s.yml"
     site.write_text(f"users:\n  token_cache_dir: {cfg.users.token_cache_dir}\n")
     out, err = io.StringIO(), io.StringIO()
@@ -269,7 +272,7 @@ def test_plugin_reads_cache_dir_from_config_when_not_given(cfg: Config, tmp_path
 
 def test_no_token_in_any_log_line(cfg: Config, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    credential.ensure_tokens(cfg, ALICE, {})
+    login.ensure_tokens(cfg, ALICE, {})
     t = cache_of(cfg).read()
     assert t is not None
     run_plugin(cfg, clock=lambda: t.id_expires_at)
@@ -289,7 +292,7 @@ def test_hook_as_another_unprivileged_user_is_refused(cfg: Config) -> None:
             os.setgid(20002)
             os.setuid(20002)
             try:
-                credential.ensure_tokens(cfg, ALICE, {})
+                login.ensure_tokens(cfg, ALICE, {})
                 msg = b"no error"
             except errors.SecurityError as exc:
                 msg = str(exc).encode()
@@ -300,7 +303,7 @@ def test_hook_as_another_unprivileged_user_is_refused(cfg: Config) -> None:
         os.waitpid(pid, 0)
     else:
         with pytest.raises(errors.SecurityError) as exc:
-            credential.ensure_tokens(cfg, ALICE, {})
+            login.ensure_tokens(cfg, ALICE, {})
         msg = str(exc.value)
     assert msg.startswith("cannot write the token cache of alice as uid")
 
@@ -316,7 +319,7 @@ def test_the_user_refreshes_their_own_root_provisioned_cache(cfg: Config) -> Non
     os.chmod(top, 0o711)  # noqa: S103 - like /var/lib: the user's uid must reach its own directory
     try:
         cfg.users.token_cache_dir = os.path.join(top, "tokens")
-        assert credential.ensure_tokens(cfg, ALICE, {}) == "minted"  # as root, like the hook
+        assert login.ensure_tokens(cfg, ALICE, {}) == "minted"  # as root, like the hook
         cache = cache_of(cfg)
         old = cache.read()
         assert old is not None

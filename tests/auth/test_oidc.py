@@ -13,7 +13,7 @@ import jwt
 import pytest
 import responses
 
-from ood_k8s.auth import oidc
+from ood_k8s.auth import login, oidc, tokens
 from ood_k8s.auth import plugin as credential
 from ood_k8s.auth.tokencache import TokenCache
 from ood_k8s.config import Config
@@ -50,21 +50,21 @@ def cache(cfg: Config) -> TokenCache:
 
 
 def test_claims_reads_payload_and_tolerates_garbage() -> None:
-    assert oidc.claims(id_token())["iss"] == ISSUER
+    assert tokens.claims(id_token())["iss"] == ISSUER
     for junk in ("", "abc", "a.%%%.c", "a." + "e30" + ".c"):
-        assert oidc.claims(junk) == {}
+        assert tokens.claims(junk) == {}
 
 
 def test_portal_tokens_are_stored_then_cached(cfg: Config) -> None:
     e = env()
-    assert credential.ensure_tokens(cfg, ALICE, e, clock=lambda: NOW) == "portal"
+    assert login.ensure_tokens(cfg, ALICE, e, clock=lambda: NOW) == "portal"
     t = cache(cfg).read()
     assert t is not None
     assert (t.mode, t.issuer, t.client_id, t.token_endpoint, t.refresh_token) == ("oidc", ISSUER, CLIENT, "", "rt-1")
     assert t.id_expires_at == int(NOW + 600) and t.refresh_expires_at == NOW + 30 * 86400
-    assert credential.ensure_tokens(cfg, ALICE, e, clock=lambda: NOW) == "cached"   # same login, no write
-    assert credential.ensure_tokens(cfg, ALICE, {}, clock=lambda: NOW) == "cached"  # portal passed nothing
-    assert credential.ensure_tokens(cfg, ALICE, env(rt="rt-2"), clock=lambda: NOW) == "portal"  # a new login
+    assert login.ensure_tokens(cfg, ALICE, e, clock=lambda: NOW) == "cached"   # same login, no write
+    assert login.ensure_tokens(cfg, ALICE, {}, clock=lambda: NOW) == "cached"  # portal passed nothing
+    assert login.ensure_tokens(cfg, ALICE, env(rt="rt-2"), clock=lambda: NOW) == "portal"  # a new login
 
 
 @pytest.mark.parametrize(("environment", "message"), [
@@ -76,18 +76,18 @@ def test_portal_tokens_are_stored_then_cached(cfg: Config) -> None:
 ])
 def test_bad_portal_tokens_are_refused_with_nothing_stored(cfg: Config, environment: dict, message: str) -> None:
     with pytest.raises(errors.IdentityProviderError) as exc:
-        credential.ensure_tokens(cfg, ALICE, environment, clock=lambda: NOW)
+        login.ensure_tokens(cfg, ALICE, environment, clock=lambda: NOW)
     assert message in str(exc.value) and "\n" not in str(exc.value)
     assert cache(cfg).read() is None
 
 
 def test_audience_list_is_accepted(cfg: Config) -> None:
-    assert credential.ensure_tokens(cfg, ALICE, env(idt=id_token(aud=["x", CLIENT])), clock=lambda: NOW) == "portal"
+    assert login.ensure_tokens(cfg, ALICE, env(idt=id_token(aud=["x", CLIENT])), clock=lambda: NOW) == "portal"
 
 
 @responses.activate
 def test_plugin_discovers_endpoint_refreshes_and_keeps_rotated_token(cfg: Config) -> None:
-    credential.ensure_tokens(cfg, ALICE, env(), clock=lambda: NOW)
+    login.ensure_tokens(cfg, ALICE, env(), clock=lambda: NOW)
     responses.get(DISCOVERY_URL, json={"issuer": ISSUER, "token_endpoint": TOKEN_URL})
     fresh = id_token(exp=NOW + 1200)
     responses.post(TOKEN_URL, json={"id_token": fresh, "access_token": "at", "refresh_token": "rt-2",
@@ -106,7 +106,7 @@ def test_plugin_discovers_endpoint_refreshes_and_keeps_rotated_token(cfg: Config
     assert (t.id_token, t.refresh_token, t.token_endpoint, t.id_expires_at, t.refresh_expires_at) == (
         fresh, "rt-2", TOKEN_URL, int(NOW + 1200), later + 1800)
     # The discovered endpoint survives the next login, so the plugin does not discover again.
-    credential.ensure_tokens(cfg, ALICE, env(rt="rt-3"), clock=lambda: NOW + 500)
+    login.ensure_tokens(cfg, ALICE, env(rt="rt-3"), clock=lambda: NOW + 500)
     assert cache(cfg).read().token_endpoint == TOKEN_URL  # type: ignore[union-attr]
 
 
@@ -119,10 +119,10 @@ def test_plugin_discovers_endpoint_refreshes_and_keeps_rotated_token(cfg: Config
 ])
 def test_refresh_failures(cfg: Config, status: int, body: dict, error: type, text: str) -> None:
     cfg.auth.oidc.token_endpoint = TOKEN_URL
-    credential.ensure_tokens(cfg, ALICE, env(idt=id_token(exp=NOW - 1)), clock=lambda: NOW)
+    login.ensure_tokens(cfg, ALICE, env(idt=id_token(exp=NOW - 1)), clock=lambda: NOW)
     responses.post(TOKEN_URL, json=body, status=status)
     with pytest.raises(error) as exc:
-        credential.current_tokens(cache(cfg), clock=lambda: NOW)
+        tokens.current_tokens(cache(cfg), clock=lambda: NOW)
     assert text in str(exc.value) and "\n" not in str(exc.value)
     if error is errors.CredentialError:  # a dead refresh token is forgotten
         assert cache(cfg).read().refresh_token == ""  # type: ignore[union-attr]
@@ -143,9 +143,9 @@ def test_unreachable_provider_is_one_line() -> None:
 def test_cognito_mode_ignores_oidc_variables(make_config: Callable[..., Config], tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = make_config(**{"users.token_cache_dir": str(tmp_path)})
-    from ood_k8s.cloud.aws import cognito
+    from ood_k8s.cloud.aws import cognito_admin as cognito
 
     monkeypatch.setattr(cognito, "mint_tokens", lambda *a, **k: (_ for _ in ()).throw(
         errors.IdentityProviderError("minting")))
     with pytest.raises(errors.IdentityProviderError, match="minting"):
-        credential.ensure_tokens(cfg, ALICE, env(), clock=time.time)
+        login.ensure_tokens(cfg, ALICE, env(), clock=time.time)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ood_k8s.auth import plugin as credential
+from ood_k8s.auth import login
 from ood_k8s.auth.tokencache import MAX_DEPTH, TokenCache, Tokens
 from ood_k8s.config import Config
 from ood_k8s.core.errors import SecurityError
@@ -87,10 +87,10 @@ def test_absurd_nesting_is_refused_not_recursed(tmp_path: Path) -> None:
 def test_forget_tokens_for_teardown(tmp_path: Path) -> None:
     cfg = Config()
     cfg.users.token_cache_dir = str(tmp_path / "tokens")
-    assert credential.forget_tokens(cfg, "alice") is None
-    assert credential.forget_tokens(cfg, "alice", dry_run=True) is None
+    assert login.forget_tokens(cfg, "alice") is None
+    assert login.forget_tokens(cfg, "alice", dry_run=True) is None
     cache = _cache(tmp_path)
-    assert credential.forget_tokens(cfg, "alice", dry_run=True) == f"would delete the token cache {cache.user_dir}"
+    assert login.forget_tokens(cfg, "alice", dry_run=True) == f"would delete the token cache {cache.user_dir}"
     assert cache.read() is not None
-    assert credential.forget_tokens(cfg, "alice") == f"deleted the token cache {cache.user_dir}"
+    assert login.forget_tokens(cfg, "alice") == f"deleted the token cache {cache.user_dir}"
     assert not os.path.lexists(cache.user_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -244,46 +243,6 @@ def test_teardown(site: dict[str, Any], fake_kube: Any, capsys: Any) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-class Tty(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_bar_only_on_a_terminal() -> None:
-    tty = Tty()
-    bar = cli_user.Progress(4, tty, width=8)
-    bar._clock = iter([0.0, 1.0, 1.01, 2.0]).__next__
-    for ok in (True, False, True, True):
-        bar.step(ok)
-    bar.finish()
-    assert tty.getvalue() == ("\r[##------] 1/4\r[####----] 2/4, 1 failed\r[########] 4/4, 1 failed"
-                              "\r[########] 4/4, 1 failed\n")
-    plain = io.StringIO()
-    bar = cli_user.Progress(2, plain)
-    bar.step(True)
-    bar.finish()
-    assert plain.getvalue() == ""
-
-
-def test_read_user_file(tmp_path: Path) -> None:
-    f = tmp_path / "users"
-    f.write_text("alice\n\n# comment\nbob, Bob Smith\ncarol\talpha\n  dave  # trailing\nalice\n")
-    assert cli_user.read_user_file(str(f)) == ["alice", "bob", "carol", "dave"]
-
-
-def test_summarise() -> None:
-    out = provision.Outcome
-    results = [("a", out("a", "ood-a", "created"), None), ("b", out("b", "ood-b", "current"), None),
-               ("c", None, "boom"), ("d", out("d", "ood-d", "current"), None)]
-    assert cli_user.summarise(results, 1.25, "students") == \
-        "4 users from students in 1.2 s: 1 created, 2 already current, 1 failed"
-    assert cli_user.summarise([], 0.0) == "0 users in 0.0 s: nothing to do"
-
-
-def test_members_of_a_real_group() -> None:
-    assert "root" in cli_user.members_of_group("root")
 
 
 def test_format_table_escapes_hostile_text() -> None:

@@ -18,7 +18,8 @@ import pytest
 
 from ood_k8s.cluster import manifests as cluster
 from ood_k8s.config import ExtraMount
-from ood_k8s.core import names
+from ood_k8s.core import names, vocab
+from ood_k8s.policy import cel
 from ood_k8s.render.render import Renderer
 from tests.conftest import ALICE, BOB
 from tests.hostile import PAYLOADS
@@ -82,19 +83,19 @@ def admit(policy: dict[str, Any], binding: dict[str, Any], pod: dict[str, Any], 
 
 
 def namespace(ident: Any = ALICE, **annotations: str | None) -> dict[str, Any]:
-    ann = {names.USERNAME_ANNOTATION: ident.username, cluster.UID_ANNOTATION: str(ident.uid),
-           cluster.GID_ANNOTATION: str(ident.gid),
-           cluster.GIDS_ANNOTATION: ",".join(str(g) for g in ident.gids)}
+    ann = {vocab.USERNAME_ANNOTATION: ident.username, vocab.UID_ANNOTATION: str(ident.uid),
+           vocab.GID_ANNOTATION: str(ident.gid),
+           vocab.GIDS_ANNOTATION: ",".join(str(g) for g in ident.gids)}
     for key, value in annotations.items():
-        key = {"uid": cluster.UID_ANNOTATION, "gid": cluster.GID_ANNOTATION, "gids": cluster.GIDS_ANNOTATION,
-               "home": cluster.HOME_ANNOTATION, "username": names.USERNAME_ANNOTATION}[key]
+        key = {"uid": vocab.UID_ANNOTATION, "gid": vocab.GID_ANNOTATION, "gids": vocab.GIDS_ANNOTATION,
+               "home": vocab.HOME_ANNOTATION, "username": vocab.USERNAME_ANNOTATION}[key]
         if value is None:
             ann.pop(key, None)
         else:
             ann[key] = value
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": f"ood-{ident.username}", "annotations": ann,
-                         "labels": {names.MANAGED_BY_KEY: names.MANAGED_BY, names.USER_LABEL: ident.username,
+                         "labels": {vocab.MANAGED_BY_KEY: vocab.MANAGED_BY, vocab.USER_LABEL: ident.username,
                                     "pod-security.kubernetes.io/enforce": "restricted",
                                     "kubernetes.io/metadata.name": f"ood-{ident.username}"}}}
 
@@ -448,7 +449,7 @@ _TEXTS = [p for p in PAYLOADS if "\x00" not in p] + ['x", "home-bob', "x' + vari
 
 @pytest.mark.parametrize("text", _TEXTS, ids=range(len(_TEXTS)))
 def test_cel_string_round_trips(text: str) -> None:
-    assert _eval(cluster.cel_string(text), {}) == text
+    assert _eval(cel.cel_string(text), {}) == text
 
 
 @pytest.mark.parametrize("text", _TEXTS, ids=range(len(_TEXTS)))
@@ -487,11 +488,12 @@ def _hook_namespace(cfg: Any, ident: Any) -> dict[str, Any]:
 
 def _adapter_pod(cfg: Any, ident: Any, profile: str) -> dict[str, Any]:
     from ood_k8s.sessions import objects
-    from ood_k8s.sessions import resolve as jobspec
+    from ood_k8s.sessions.request import Script
+    from ood_k8s.sessions.resolve import resolve
 
-    script = jobspec.Script.from_dict({"content": "jupyter lab", "job_name": "jupyter", "wall_time": 3600,
-                                       "native": ["--profile", profile]})
-    return objects.pod(jobspec.resolve(script, cfg, ident), "jupyter-0a1b2c3d")
+    script = Script.from_dict({"content": "jupyter lab", "job_name": "jupyter", "wall_time": 3600,
+                               "native": ["--profile", profile]})
+    return objects.pod(resolve(script, cfg, ident), "jupyter-0a1b2c3d")
 
 
 @pytest.mark.parametrize("profile", ["cpu", "gpu-t4"])
@@ -514,8 +516,8 @@ def test_the_hook_records_what_the_guard_reads(make_config: Any) -> None:
     cfg = make_config(**{"storage.mode": "hostpath", "users.pod_security": "privileged"})
     guard = _policy(cfg)
     ann = _hook_namespace(cfg, ALICE)["metadata"]["annotations"]
-    assert ann == {names.USERNAME_ANNOTATION: "alice", names.UID_ANNOTATION: "20001", names.GID_ANNOTATION: "20001",
-                   names.GIDS_ANNOTATION: "30001,30002", names.HOME_ANNOTATION: "/home/alice",
+    assert ann == {vocab.USERNAME_ANNOTATION: "alice", vocab.UID_ANNOTATION: "20001", vocab.GID_ANNOTATION: "20001",
+                   vocab.GIDS_ANNOTATION: "30001,30002", vocab.HOME_ANNOTATION: "/home/alice",
                    "ood-k8s.io/last-hook-run": "2025-01-01T00:00:00Z"}
     for ident in (ALICE, BOB):
         pod = _adapter_pod(cfg, ident, "gpu-t4")

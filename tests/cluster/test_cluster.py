@@ -13,6 +13,7 @@ import yaml
 from ood_k8s.cluster import manifests as cluster
 from ood_k8s.config import ExtraMount, KarpenterConfig
 from ood_k8s.core.errors import RenderError
+from ood_k8s.policy import cel
 from ood_k8s.render import schema
 from ood_k8s.render.render import Renderer
 from tests.hostile import assert_injection_proof
@@ -552,12 +553,12 @@ def test_hostile_values_cannot_change_any_template(make_config: Any, autoscaler:
 @pytest.mark.parametrize("template", ["{home}", "{user!r}", "{uid:>5}", "{", "x}"])
 def test_claim_templates_only_use_known_fields(template: str) -> None:
     with pytest.raises(RenderError):
-        cluster.cel_template(template)
+        cel.cel_template(template)
 
 
 def test_cel_string_refuses_surrogates() -> None:
     with pytest.raises(RenderError):
-        cluster.cel_string("a\ud800b")
+        cel.cel_string("a\ud800b")
 
 
 def test_a_site_template_replaces_the_builtin(tmp_path: Path, make_config: Any) -> None:

@@ -44,7 +44,7 @@ def test_root_compiles_and_the_next_process_needs_no_yaml(tmp_path: Path) -> Non
     cache = cache_of(site)
     st = cache.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (0, 20001, 0o640)  # never more readable
-    assert json.loads(cache.read_text()) == {"version": 1, "yaml": SITE, "checked": config._code_mark(),
+    assert json.loads(cache.read_text()) == {"version": 1, "yaml": SITE, "checked": config.last_code_mark(),
                                              "data": {"cluster": {"server": "https://a.example.edu:6443"}}}
     code = ("import sys; from ood_k8s import config; cfg = config.load(sys.argv[1]); "
             "print(cfg.cluster.server, cfg.source, 'yaml' in sys.modules, 'decimal' in sys.modules)")
@@ -101,7 +101,7 @@ def test_a_cache_checked_by_other_code_is_checked_again(tmp_path: Path) -> None:
     cache.write_text(json.dumps(record))
     with pytest.raises(ConfigError, match=r"jobs.default_walltime: got 60, expected <= jobs.max_walltime"):
         config.load(str(site))
-    record["checked"] = config._code_mark()  # what root writes once this code accepted the file
+    record["checked"] = config.last_code_mark()  # what root writes once this code accepted the file
     cache.write_text(json.dumps(record))
     assert config.load(str(site)).jobs.max_walltime == 30
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from ood_k8s.core import errors, kube
+from ood_k8s.core import errors
 from ood_k8s.core.kube import KubeClient
 
 
@@ -149,39 +147,3 @@ def test_names_cannot_escape_their_path_segment(client: KubeClient, fake_kube, n
     for r in fake_kube.requests:
         assert r.path.startswith("/api/v1/namespaces/team/configmaps/")
         assert r.path.count("/") == 6
-
-
-# --- URLs without urllib.parse (kept off the poll path) ------------------------------------------
-
-
-@pytest.mark.parametrize("url", [
-    "https://10.0.0.1:6443", "https://API.Example.EDU", "http://127.0.0.1:8080/", "https://[fd00::1]:6443",
-    "https://[FD00::1]", "https://proxy.example.edu/k8s/", "https://h:443/a/b", "HTTPS://h:1", "https://h:",
-])
-def test_server_addresses_read_as_urlsplit_reads_them(url: str) -> None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    https = parts.scheme == "https"
-    assert kube.server_address(url) == (https, parts.hostname, parts.port or (443 if https else 80),
-                                        parts.path.rstrip("/"))
-
-
-@pytest.mark.parametrize("url", [
-    "", "10.0.0.1:6443", "ftp://h", "https://", "https://:6443", "https://u:p@h", "https://h?x=1", "https://h#f",
-    "https://h:0", "https://h:65536", "https://h:6443x", "https://h:+1", "https://h:１２", "https://[::1",
-    "https://[::1]x", "https://[h]:1", "https://h:1:2", "https://h o", "https://h\\@evil",
-])
-def test_other_server_urls_are_refused_in_one_line(url: str) -> None:
-    with pytest.raises(errors.Unavailable, match="invalid API server URL"):
-        KubeClient(url)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(), st.text(), max_size=4))
-def test_queries_are_encoded_as_urlencode_with_quote_encodes_them(params: dict[str, str]) -> None:
-    from urllib.parse import quote, urlencode
-
-    assert kube._query(params) == urlencode(params, quote_via=quote)
-    for value in params.values():
-        assert kube._percent(value) == quote(value, safe="")

@@ -15,12 +15,16 @@ from botocore.stub import Stubber
 
 from ood_k8s import cli, config
 from ood_k8s.auth.tokencache import TokenCache, Tokens
+from ood_k8s.cloud.aws import cognito_admin as cognito_checks
+from ood_k8s.cloud.aws import eks as eks_checks
+from ood_k8s.cluster import checks as cluster_checks
 from ood_k8s.cluster import manifests as cluster
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.kube import KubeClient
 from ood_k8s.doctor import runner as doctor
 from ood_k8s.doctor.runner import Check
 from ood_k8s.kubeconfig import user as userkubeconfig
+from ood_k8s.storage import checks as storage_checks
 from ood_k8s.users import provision
 from tests.conftest import ALICE, replace
 
@@ -172,6 +176,7 @@ def test_a_healthy_site_without_a_user(site: Site) -> None:
 def test_a_healthy_site_and_user(user_site: Site) -> None:
     checks = user_site.run()
     assert {c.name: c.ok for c in checks} == {**HEALTHY, **HEALTHY_USER}
+    assert [c.name for c in checks] == [*HEALTHY, *HEALTHY_USER]  # the order they always printed in
     shown = {c.name: c.detail for c in checks}
     assert shown["GPU capacity for gpu-t4"] == "NodePool gpu-t4; 1 node with nvidia.com/gpu"
     assert shown["GPU capacity for gpu-a10g"] == ("NodePool gpu-a10g; 0 nodes with nvidia.com/gpu now "
@@ -243,9 +248,9 @@ def test_server_defaults_are_not_differences() -> None:
     want = {"spec": {"failurePolicy": "Fail", "validations": [{"expression": "true"}]}}
     live = {"spec": {"failurePolicy": "Fail", "matchConstraints": {"matchPolicy": "Equivalent"},
                      "validations": [{"expression": "true", "reason": "Invalid"}]}}
-    assert doctor._contains(live, want)
-    assert not doctor._contains(live, {"spec": {"validations": [{"expression": "true"}, {"expression": "x"}]}})
-    assert not doctor._contains({"spec": {}}, want)
+    assert cluster_checks.contains(live, want)
+    assert not cluster_checks.contains(live, {"spec": {"validations": [{"expression": "true"}, {"expression": "x"}]}})
+    assert not cluster_checks.contains({"spec": {}}, want)
 
 
 def test_karpenter_missing(site: Site) -> None:
@@ -300,7 +305,9 @@ def test_storage_backend_missing(site: Site) -> None:
     ("nfs", ("home storage", True)), ("pvc", ("home storage", True)), ("none", ("home storage", None))])
 def test_other_storage_modes(site: Site, mode: str, expected: tuple[str, bool | None]) -> None:
     site.cfg.storage.mode = mode
-    checks = doctor.check_storage(site.kube, site.cfg, lambda: site.efs)
+    ctx = doctor.context(site.cfg, kube=site.kube, efs=site.efs)
+    ctx.reachable = True
+    checks = storage_checks.site(ctx)
     assert (checks[0].name, checks[0].ok) == expected
 
 
@@ -347,7 +354,7 @@ def test_aws_permission_problems_say_so(make_config: Callable[..., config.Config
     stub = Stubber(cognito)
     stub.add_client_error("describe_user_pool", service_error_code="AccessDeniedException", http_status_code=400)
     stub.activate()
-    assert doctor.check_cognito(make_config(), cognito) == [Check(
+    assert cognito_checks.check_cognito(make_config(), cognito) == [Check(
         "Cognito user pool", False, "us-east-1_EXAMPLE in us-east-1: AccessDeniedException",
         "allow this call in the policy of the portal's AWS role")]
 
@@ -355,7 +362,7 @@ def test_aws_permission_problems_say_so(make_config: Callable[..., config.Config
 def test_oidc_sites_skip_cognito(make_config: Callable[..., config.Config]) -> None:
     cfg = make_config(**{"auth.mode": "oidc", "auth.oidc.issuer": "https://idp.example.edu",
                          "auth.oidc.client_id": "x"})
-    assert doctor.check_cognito(cfg, None) == [Check("Cognito", None, "auth.mode is oidc")]
+    assert cognito_checks.check_cognito(cfg, None) == [Check("Cognito", None, "auth.mode is oidc")]
 
 
 def _eks_stub(responses: list[tuple[str, dict[str, Any]]]) -> tuple[Any, Stubber]:
@@ -380,7 +387,7 @@ def test_eks_identity_provider_matches(make_config: Callable[..., config.Config]
     cfg = make_config(**{"cluster.eks_name": "prod"})
     eks, stub = _eks_stub([("list_identity_provider_configs", {"identityProviderConfigs": [
         {"type": "oidc", "name": "ood-k8s"}]}), ("describe_identity_provider_config", _provider(cfg))])
-    assert doctor.check_identity_provider(cfg, eks) == Check(
+    assert eks_checks.check_identity_provider(cfg, eks) == Check(
         "EKS identity provider", True, "ood-k8s: issuer, client and claims match")
     stub.assert_no_pending_responses()
 
@@ -390,7 +397,7 @@ def test_eks_identity_provider_differs(make_config: Callable[..., config.Config]
     eks, _ = _eks_stub([("list_identity_provider_configs", {"identityProviderConfigs": [
         {"type": "oidc", "name": "cognito"}]}), ("describe_identity_provider_config", _provider(
             cfg, usernamePrefix="", groupsClaim="groups", status="CREATING"))])
-    check = doctor.check_identity_provider(cfg, eks)
+    check = eks_checks.check_identity_provider(cfg, eks)
     assert check.ok is False
     assert check.detail == ("cognito: usernamePrefix is '', expected 'ood:'; groupsClaim is 'groups', expected "
                             "'cognito:groups'; status is CREATING")
@@ -400,10 +407,10 @@ def test_eks_identity_provider_differs(make_config: Callable[..., config.Config]
 def test_eks_without_identity_provider_or_cluster(make_config: Callable[..., config.Config]) -> None:
     cfg = make_config(**{"cluster.eks_name": "prod"})
     eks, _ = _eks_stub([("list_identity_provider_configs", {"identityProviderConfigs": []})])
-    assert doctor.check_identity_provider(cfg, eks).detail == "cluster prod has no OIDC identity provider"
+    assert eks_checks.check_identity_provider(cfg, eks).detail == "cluster prod has no OIDC identity provider"
     eks, stub = _eks_stub([])
     stub.add_client_error("list_identity_provider_configs", service_error_code="ResourceNotFoundException")
-    assert doctor.check_identity_provider(cfg, eks) == Check(
+    assert eks_checks.check_identity_provider(cfg, eks) == Check(
         "EKS identity provider", False, "no EKS cluster prod in us-east-1", "set cluster.eks_name and "
         "cluster.aws_region")
 
@@ -412,12 +419,12 @@ def test_eks_identity_provider_against_moto_is_undecided(make_config: Callable[.
     cfg = make_config(**{"cluster.eks_name": "prod"})
     eks = boto3.client("eks", region_name="us-east-1", endpoint_url=aws)
     eks.create_cluster(name="prod", roleArn="arn:aws:iam::123456789012:role/eks", resourcesVpcConfig={})
-    check = doctor.check_identity_provider(cfg, eks)
+    check = eks_checks.check_identity_provider(cfg, eks)
     assert check.ok is None and check.detail.startswith("cannot read it (404)")
 
 
 def test_eks_check_needs_a_cluster_name(make_config: Callable[..., config.Config]) -> None:
-    assert doctor.check_identity_provider(make_config(), None).ok is None
+    assert eks_checks.check_identity_provider(make_config(), None).ok is None
 
 
 # --- one user, broken -------------------------------------------------------------------------------------
@@ -550,7 +557,7 @@ def test_permissions_expand_every_rule() -> None:
     role = {"rules": [{"apiGroups": ["", "apps"], "resources": ["pods"], "verbs": ["get", "list"]},
                       {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
                        "resourceNames": ["a", "b"], "verbs": ["bind"]}]}
-    assert doctor.permissions(role) == [
+    assert cluster_checks.permissions(role) == [
         ("get", "", "pods", None), ("list", "", "pods", None), ("get", "apps", "pods", None),
         ("list", "apps", "pods", None), ("bind", "rbac.authorization.k8s.io", "clusterroles", "a"),
         ("bind", "rbac.authorization.k8s.io", "clusterroles", "b")]
@@ -563,7 +570,7 @@ def test_permissions_expand_every_rule() -> None:
 def _rbac(role: dict[str, Any], namespace: str | None = None) -> Callable[[str, str, str, str | None], bool]:
     """The fake's authorizer granting exactly ``role`` (cluster-wide, or in ``namespace`` as a RoleBinding
     would); it sees no API group or object name, so those parts of a rule are not narrowed further."""
-    allowed = {(verb, resource) for verb, _, resource, _ in doctor.permissions(role)}
+    allowed = {(verb, resource) for verb, _, resource, _ in cluster_checks.permissions(role)}
 
     def authorize(user: str, verb: str, resource: str, ns: str | None) -> bool:
         return (verb, resource) in allowed and (namespace is None or ns == namespace)
@@ -584,12 +591,12 @@ def test_the_hook_and_teardown_need_nothing_beyond_the_provisioner_role(site: Si
     provision.teardown(site.cfg, "alice", site.kube, dry_run=True)
     provision.teardown(site.cfg, "alice", site.kube)
     assert [f"{r.method} {r.path}" for r in site.fk.requests if r.status == 403] == []
-    assert doctor.check_provisioner(site.kube, cluster.objects(site.cfg)).ok
+    assert cluster_checks.check_provisioner(site.kube, cluster.objects(site.cfg)).ok
 
 
 def test_sessions_need_nothing_beyond_the_user_role(user_site: Site) -> None:
     from ood_k8s.core.errors import Forbidden
-    from ood_k8s.sessions import resolve as jobspec
+    from ood_k8s.sessions import request as jobspec
     from ood_k8s.sessions.adapter import Adapter
 
     site = user_site

@@ -62,6 +62,7 @@ Choices and simplifications (see also the docstrings of each module):
   selectors on the event's object (no synthetic DELETED when an object stops
   matching); sendInitialEvents=true ends the initial burst with a BOOKMARK.
 """
+from __future__ import annotations
 
 from .fake import FakeKube
 from .server import RecordedRequest

@@ -17,15 +17,18 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -117,11 +120,23 @@ def write_site(root: Path, fk: Any, extra: dict[str, Any] | None = None) -> Site
 
 
 @pytest.fixture
-def site(request: pytest.FixtureRequest, tmp_path: Path, fake_kube: Any) -> Site:
+def site_root() -> Iterator[Path]:
+    """A directory the test user's uid can traverse (pytest's own are root's alone): ood-k8s-psij,
+    run by root for alice, writes into her session directories as alice."""
+    top = Path(tempfile.mkdtemp(prefix="ood-k8s-site-"))
+    os.chmod(top, 0o711)  # noqa: S103 - traversable, not listable
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, site_root: Path, fake_kube: Any) -> Site:
     """A portal; parametrize indirectly with site settings ({"cluster": {...}}) to change them."""
     if not os.path.exists(NSS_WRAPPER):
         pytest.fail(f"{NSS_WRAPPER} missing: install Debian's libnss-wrapper")
-    return write_site(tmp_path, fake_kube, getattr(request, "param", None))
+    return write_site(site_root, fake_kube, getattr(request, "param", None))
 
 
 # --- the dashboard's side -------------------------------------------------------------------------------
@@ -162,10 +177,17 @@ def psij(site: Site, argv: list[str], stdin: str = "", cwd: Path | None = None) 
                           env=site.env, cwd=cwd, timeout=60)
 
 
+def as_the_user(req: dict[str, Any]) -> None:
+    """The dashboard runs as the user: the session directory and ~/ood_tmp/run.sh are theirs."""
+    staged = Path(req["psij_chdir"])
+    for path in [staged, *staged.rglob("*"), Path(req["run_sh"])]:
+        os.chown(path, UID, GID, follow_symlinks=False)
+
+
 def submit(site: Site, answers: dict[str, str]) -> tuple[str, dict[str, Any]]:
     req = submit_request(site, answers)
     assert "error" not in req, req.get("error")
-    os.chown(req["run_sh"], UID, GID)  # OOD writes ~/ood_tmp/run.sh as the user
+    as_the_user(req)
     done = psij(site, req["psij_argv"], req["psij_stdin"], cwd=Path(req["psij_chdir"]))
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"jupyter-[0-9a-z]{8}", done.stdout), done.stdout  # all of stdout is the job id
@@ -235,6 +257,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 print("stub JupyterLab listening on", app.port, flush=True)
+print("stub JupyterLab: a warning on stderr", file=sys.stderr, flush=True)
 http.server.HTTPServer((app.ip, app.port), Handler).serve_forever()
 '''
 
@@ -521,10 +544,12 @@ def test_staged_scripts_are_valid_bash_and_gpu_only_where_asked(site):
     for profile, gpu in (("cpu", False), ("gpu-t4", True)):
         req = submit_request(site, answers_for(form, profile), session_id=f"s-{profile}")
         staged = Path(req["psij_chdir"])
-        assert sorted(p.name for p in staged.iterdir()) == ["after.sh", "before.sh", "jupyter_config.py",
+        # The staged templates, and the job script and options the dashboard records before it submits.
+        assert sorted(p.name for p in staged.iterdir()) == ["after.sh", "before.sh", "job_script_content.sh",
+                                                             "job_script_options.json", "jupyter_config.py",
                                                              "script.sh"]
         assert os.access(staged / "script.sh", os.X_OK)
-        for name in ("before.sh", "after.sh", "script.sh"):
+        for name in ("before.sh", "after.sh", "script.sh", "job_script_content.sh"):
             subprocess.run(["bash", "-n", str(staged / name)], check=True)
         subprocess.run(["bash", "-n", req["run_sh"]], check=True)
         assert ("nvidia-smi" in (staged / "script.sh").read_text()) is gpu
@@ -627,6 +652,8 @@ def test_session_end_to_end(site, kubelet, profile):
     log = (staged / "output.log").read_text()
     assert ("GPU 0: Tesla T4" in log) is (profile == "gpu-t4")
     assert f"JupyterLab is listening on port {port}: {base}" in log
+    # psij.rb asked for stderr under the dashboard's working directory, which no pod sees: it joins output.log.
+    assert "stub JupyterLab: a warning on stderr" in log
 
     # The pod is ready: OOD sees it running, and the Connect button logs the student in.
     fk.set_pod_status("ood-alice", job_id, node_name=NODE, phase="Running",

@@ -121,7 +121,8 @@ def test_cluster_file(make_config):
         "v2": {
             "metadata": {"title": "Kubernetes (prod)"},
             "job": {"adapter": "psij", "executor": "ood_k8s", "bin_overrides": {"python3": PSIJ}},
-            "batch_connect": {"basic": {"set_host": SET_HOST}, "vnc": {"set_host": SET_HOST}},
+            # Issue 12: no SSH button to a pod on the session card.
+            "batch_connect": {"ssh_allow": False, "basic": {"set_host": SET_HOST}, "vnc": {"set_host": SET_HOST}},
         }
     }
 

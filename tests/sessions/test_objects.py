@@ -10,7 +10,8 @@ import pytest
 from ood_k8s.config import GpuConfig, Profile, Range
 from ood_k8s.render import schema
 from ood_k8s.sessions import objects
-from ood_k8s.sessions.resolve import Script, resolve
+from ood_k8s.sessions.request import Script
+from ood_k8s.sessions.resolve import resolve
 from tests.conftest import ALICE
 
 JOB = "jupyter-0a1b2c3d"
@@ -193,7 +194,7 @@ EVERY_NATIVE_KEY = {
 
 def test_every_native_key_of_the_incumbent_and_the_extensions(make_config) -> None:
     # nfs, host and inline csi mounts need a privileged site without the admission guard (before 1.28):
-    # the guard refuses them (test_jobspec, test_admission_cel).
+    # the guard refuses them (test_resolve, test_admission_cel).
     cfg = make_config(**{"users.pod_security": "privileged", "cluster.connection": "nodeport",
                          "cluster.kubernetes_version": "1.27", "users.image_pull_secret.name": "site-pull"})
     native = copy.deepcopy(EVERY_NATIVE_KEY)

@@ -185,7 +185,7 @@ def test_slug_placeholder_gives_valid_names_for_any_username(make_config) -> Non
     dev = make_config(**{"storage.mode": "pvc", "storage.pvc.claim_name": "{slug}", "users.namespace_prefix": "x-"})
     assert storage.home_claim_name(dev, first) == names.for_user("First.Last", "x-").slug
     nfs = make_config(**{"storage.mode": "nfs", "storage.nfs.path": "/export/{slug}"})
-    assert storage.volume_context(nfs, first, n)["path"] == f"/export/{n.slug}"
+    assert storage.of(nfs).volume_context(nfs, first, n)["path"] == f"/export/{n.slug}"
     # config accepts {slug} where it takes {user}, and still needs one of them
     assert check_user_template("home-{slug}") is None and check_user_template("home-{user}-{uid}") is None
     assert check_user_template("home-{uid}") == "a template containing {user} or {slug}"
@@ -212,7 +212,7 @@ def test_storage_renders_with_the_process_wide_renderer(make_config, monkeypatch
 @pytest.mark.parametrize("template", ["storage/efs-pv.yaml.j2", "storage/nfs-pv.yaml.j2", "storage/home-pvc.yaml.j2"])
 def test_templates_are_injection_proof(make_config, template: str) -> None:
     cfg = make_config(**{"storage.mode": "efs" if "efs" in template else "nfs"})
-    ctx = storage.volume_context(cfg, ALICE, ALICE_NAMES, "fsap-0123456789abcdef0")
+    ctx = storage.of(cfg).volume_context(cfg, ALICE, ALICE_NAMES, "fsap-0123456789abcdef0")
     assert_injection_proof(template, ctx)
 
 
@@ -249,6 +249,19 @@ def test_fingerprint_changes_exactly_when_the_objects_must(make_config) -> None:
         storage.fingerprint(nfs, ALICE)
 
 
+@pytest.mark.parametrize(("mode", "source"), [
+    ("efs", {"file_system_id": "fs-0123456789abcdef0", "access_point_key": "c13686c1f26147f3",
+             "mount_options": ["tls"]}),
+    ("nfs", {"server": "nfs.example.edu", "path": "/export/home/alice", "mount_options": ["nfsvers=4.1", "hard"]}),
+    ("pvc", {"claim": "home-alice"}), ("hostpath", {}), ("none", {})])
+def test_fingerprints_whole(make_config, mode: str, source: dict[str, Any]) -> None:
+    # The hook hashes these: any change re-provisions every user at their next login.
+    fp = {"v": 1, "mode": mode, "user": "alice", "namespace_prefix": "ood-", **source}
+    if mode in ("efs", "nfs"):
+        fp.update(capacity="100Gi", kubernetes_version="1.33", site_templates="/etc/ood/config/ood_k8s/templates")
+    assert storage.fingerprint(make_config(**{"storage.mode": mode}), ALICE) == fp
+
+
 # --- EFS against moto's server ------------------------------------------------------------------------
 
 
@@ -270,7 +283,7 @@ def access_points(client: Any, fs_id: str) -> list[dict[str, Any]]:
 def test_first_login_creates_the_access_point_and_the_bound_pair(efs_env) -> None:
     cfg, client = efs_env
     fs_id = cfg.storage.efs.file_system_id
-    result = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+    result = storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     assert client.calls == ["DescribeAccessPoints", "CreateAccessPoint"]
     (ap,) = access_points(client, fs_id)
     want = efs.spec(cfg, ALICE)
@@ -289,7 +302,7 @@ def test_first_login_creates_the_access_point_and_the_bound_pair(efs_env) -> Non
 
 def test_second_login_reuses_it_without_any_aws_call(efs_env, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg, client = efs_env
-    first = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+    first = storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     client.calls.clear()
     # no client passed and none may be built: the remembered id is enough
     monkeypatch.setattr(efs, "client", lambda cfg: pytest.fail("AWS was called on the fast path"))
@@ -300,9 +313,9 @@ def test_second_login_reuses_it_without_any_aws_call(efs_env, monkeypatch: pytes
 
 def test_lost_annotations_find_the_access_point_again(efs_env) -> None:
     cfg, client = efs_env
-    first = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+    first = storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     client.calls.clear()
-    again = storage.provision(cfg, ALICE, ALICE_NAMES, {"unrelated": "x"}, efs_client=client)
+    again = storage.provision(cfg, ALICE, ALICE_NAMES, {"unrelated": "x"}, cloud=client)
     assert again == first
     assert client.calls == ["DescribeAccessPoints"]
     assert len(access_points(client, cfg.storage.efs.file_system_id)) == 1
@@ -310,20 +323,20 @@ def test_lost_annotations_find_the_access_point_again(efs_env) -> None:
 
 def test_stale_or_forged_annotations_are_not_trusted(efs_env) -> None:
     cfg, client = efs_env
-    first = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+    first = storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     for known in ({"ood-k8s.io/efs-access-point": "fsap-deadbeefdeadbeef0"},  # no key recorded
                   {**first.annotations, "ood-k8s.io/efs-access-point-key": "0" * 16},  # made for another spec
                   {**first.annotations, "ood-k8s.io/efs-access-point": "fsap-../../x"}):
-        assert storage.provision(cfg, ALICE, ALICE_NAMES, known, efs_client=client) == first
+        assert storage.provision(cfg, ALICE, ALICE_NAMES, known, cloud=client) == first
 
 
 def test_users_get_separate_access_points_and_a_new_uid_gets_a_new_one(efs_env) -> None:
     cfg, client = efs_env
-    a = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
-    b = storage.provision(cfg, BOB, BOB_NAMES, {}, efs_client=client)
+    a = storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
+    b = storage.provision(cfg, BOB, BOB_NAMES, {}, cloud=client)
     assert a.annotations["ood-k8s.io/efs-access-point"] != b.annotations["ood-k8s.io/efs-access-point"]
     moved = storage.provision(cfg, replace(ALICE, uid=20101), ALICE_NAMES, a.annotations,
-                              efs_client=client)
+                              cloud=client)
     assert moved.annotations["ood-k8s.io/efs-access-point"] not in (a.annotations["ood-k8s.io/efs-access-point"],
                                                                    b.annotations["ood-k8s.io/efs-access-point"])
     assert len(access_points(client, cfg.storage.efs.file_system_id)) == 3
@@ -352,7 +365,7 @@ def test_access_point_already_exists_uses_the_existing_one(efs_env, aws: str) ->
                              "AccessPointId": made["AccessPointId"]})
 
     client.meta.events.register("before-send.efs.CreateAccessPoint", concurrent_login_won)
-    result = storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+    result = storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     (ap,) = access_points(client, cfg.storage.efs.file_system_id)
     assert result.annotations["ood-k8s.io/efs-access-point"] == ap["AccessPointId"]
 
@@ -362,7 +375,7 @@ def test_aws_failures_are_one_line_cloud_errors(efs_env) -> None:
     client.meta.events.register("before-send.efs.DescribeAccessPoints", lambda request, **kw: _canned(
         403, {"ErrorCode": "AccessDeniedException", "Message": "not\nauthorized"}))
     with pytest.raises(CloudError) as err:
-        storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+        storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     assert str(err.value) == ("EFS describe_access_points failed: AccessDeniedException: not authorized: grant the "
                               "portal's IAM role elasticfilesystem:CreateAccessPoint, DescribeAccessPoints, "
                               "DeleteAccessPoint and TagResource")
@@ -382,7 +395,7 @@ def test_a_broken_site_template_fails_before_any_access_point_is_made(efs_env, t
     (site / "storage" / "home-pvc.yaml.j2").write_text("apiVersion: v1\nkind: PersistentVolumeClaim\nspec: 3\n")
     cfg = replace(cfg, templates=replace(cfg.templates, site_dir=str(site)))
     with pytest.raises(RenderError):
-        storage.provision(cfg, ALICE, ALICE_NAMES, {}, efs_client=client)
+        storage.provision(cfg, ALICE, ALICE_NAMES, {}, cloud=client)
     assert client.calls == []
 
 
@@ -501,13 +514,13 @@ def test_efs_end_to_end_check_and_teardown(efs_env, kube, fake_kube, home: Ident
     cfg, client = efs_env
     cfg = replace(cfg, storage=replace(cfg.storage, home_root=os.path.dirname(home.home)))
     fs_id = cfg.storage.efs.file_system_id
-    result = storage.provision(cfg, home, ALICE_NAMES, {}, efs_client=client)
+    result = storage.provision(cfg, home, ALICE_NAMES, {}, cloud=client)
     ap_id = result.annotations["ood-k8s.io/efs-access-point"]
     kube.patch("Namespace", "ood-alice", {"metadata": {"annotations": result.annotations}})
     apply_all(kube, result.objects)
     bind(fake_kube)
     client.calls.clear()
-    findings = storage.check(cfg, home, ALICE_NAMES, kube, efs_client=client)
+    findings = storage.check(cfg, home, ALICE_NAMES, kube, cloud=client)
     assert client.calls == ["DescribeAccessPoints"]  # by the remembered id
     assert [(f.what, f.status) for f in findings] == [
         ("home directory", "ok"), ("session identity", "ok"), ("EFS access point", "ok"),
@@ -516,17 +529,17 @@ def test_efs_end_to_end_check_and_teardown(efs_env, kube, fake_kube, home: Ident
                                "(created 20001:20001 0700)")
     # alice joined a group since: reported, with how to apply it
     joined = replace(home, gids=(30001, 30002, 30003))
-    finding = storage.check(cfg, joined, ALICE_NAMES, kube, efs_client=client)[2]
+    finding = storage.check(cfg, joined, ALICE_NAMES, kube, cloud=client)[2]
     assert finding.status == "warn" and finding.fix.startswith("groups changed since it was made (now "
                                                                "[30001,30002,30003])")
 
-    assert storage.teardown(cfg, home, ALICE_NAMES, kube, delete_data=False, efs_client=client) == [
+    assert storage.teardown(cfg, home, ALICE_NAMES, kube, delete_data=False, cloud=client) == [
         "deleted PersistentVolumeClaim ood-alice/home",
         "deleted PersistentVolume ood-alice-home (reclaim policy Retain: the data stays on the file system)",
         f"kept the EFS access point of alice on {fs_id} (removed only when deleting data)"]
     assert fake_kube.get("persistentvolumes", "ood-alice-home") is None
     assert len(access_points(client, fs_id)) == 1
-    assert storage.teardown(cfg, home, ALICE_NAMES, kube, delete_data=True, efs_client=client) == [
+    assert storage.teardown(cfg, home, ALICE_NAMES, kube, delete_data=True, cloud=client) == [
         "no PersistentVolumeClaim ood-alice/home", "no PersistentVolume ood-alice-home",
         f"deleted EFS access point {ap_id} (its data stays on {fs_id} under /home/alice; remove it there if it "
         "must go)"]
@@ -539,10 +552,10 @@ def test_efs_end_to_end_check_and_teardown(efs_env, kube, fake_kube, home: Ident
 
 def test_check_reports_a_remembered_access_point_that_is_gone(efs_env, kube, home: Identity) -> None:
     cfg, client = efs_env
-    result = storage.provision(cfg, home, ALICE_NAMES, {}, efs_client=client)
+    result = storage.provision(cfg, home, ALICE_NAMES, {}, cloud=client)
     kube.patch("Namespace", "ood-alice", {"metadata": {"annotations": result.annotations}})
     client.delete_access_point(AccessPointId=result.annotations["ood-k8s.io/efs-access-point"])
-    finding = storage.check(cfg, home, ALICE_NAMES, kube, efs_client=client)[2]
+    finding = storage.check(cfg, home, ALICE_NAMES, kube, cloud=client)[2]
     assert finding.status == "error"
     assert finding.fix == ("kubectl annotate namespace ood-alice ood-k8s.io/efs-access-point- "
                            "ood-k8s.io/efs-access-point-key-, then provision the user again (a new one is made)")
@@ -550,14 +563,14 @@ def test_check_reports_a_remembered_access_point_that_is_gone(efs_env, kube, hom
 
 def test_efs_check_without_cluster_finds_the_access_point_by_tags(efs_env, home: Identity) -> None:
     cfg, client = efs_env
-    storage.provision(cfg, BOB, BOB_NAMES, {}, efs_client=client)
-    assert storage.check(cfg, home, ALICE_NAMES, None, efs_client=client)[2].status == "warn"  # none for alice yet
-    storage.provision(cfg, home, ALICE_NAMES, {}, efs_client=client)
-    findings = storage.check(cfg, home, ALICE_NAMES, None, efs_client=client)
+    storage.provision(cfg, BOB, BOB_NAMES, {}, cloud=client)
+    assert storage.check(cfg, home, ALICE_NAMES, None, cloud=client)[2].status == "warn"  # none for alice yet
+    storage.provision(cfg, home, ALICE_NAMES, {}, cloud=client)
+    findings = storage.check(cfg, home, ALICE_NAMES, None, cloud=client)
     assert findings[2].status == "ok"
     assert (findings[3].what, findings[3].status) == ("home volume", "info")
     # the directory service now gives alice another uid: the old access point would write as the wrong one
-    renumbered = storage.check(cfg, replace(home, uid=20101), ALICE_NAMES, None, efs_client=client)[2]
+    renumbered = storage.check(cfg, replace(home, uid=20101), ALICE_NAMES, None, cloud=client)[2]
     assert renumbered.status == "error"
     assert renumbered.fix.startswith("every write goes out as the wrong uid/gid: delete access point fsap-")
 

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -415,7 +416,7 @@ def test_cluster_failing_half_way_then_the_next_login_converges(portal: Portal) 
 def test_cognito_down(make_config: Any, tmp_path: Path, fake_kube: Any, monkeypatch: pytest.MonkeyPatch,
                       on_failure: str, code: int) -> None:
     # In-process so the provider's own retries need not be waited out (ood_k8s.cloud.aws.cognito tests them).
-    from ood_k8s.cloud.aws import cognito
+    from ood_k8s.cloud.aws import cognito_admin as cognito
     from ood_k8s.core.errors import IdentityProviderError
     from ood_k8s.core.kube import KubeClient
     from tests.conftest import ALICE
@@ -472,7 +473,7 @@ def test_run_refuses_without_root(make_config: Any) -> None:
 
 def test_run_in_process_fast_path_and_failure_modes(make_config: Any, tmp_path: Path, fake_kube: Any,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from ood_k8s.auth import plugin as credential
+    from ood_k8s.auth import login as credential
     from ood_k8s.core.kube import KubeClient
     from ood_k8s.kubeconfig import user as userkubeconfig
     from tests.conftest import ALICE

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from botocore.exceptions import ClientError
 
-from ood_k8s.cloud.aws import cognito
+from ood_k8s.cloud.aws import cognito_admin as cognito
 from ood_k8s.config import Config
 from ood_k8s.core import errors
 from tests.conftest import ALICE, BOB

@@ -1,4 +1,4 @@
-"""KubeClient's own HTTP/1.1 transport against a scripted server: framing, keep-alive, refusals.
+"""ood_k8s.core.http: the HTTP/1.1 transport (through KubeClient) against a scripted server, and URLs.
 
 The fake API (tests/core/test_kube.py) answers with Content-Length on one kept-alive connection; real
 API servers and the proxies in front of them also send chunked and close-delimited bodies, 100
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ood_k8s.core import errors
+from ood_k8s.core import errors, http
 from ood_k8s.core.kube import KubeClient
 
 POD = b'{"kind": "Pod", "metadata": {"name": "p"}}'
@@ -193,10 +195,9 @@ def test_control_characters_never_reach_the_wire(server: Scripted, token: str) -
 
 
 def test_host_header_brackets_ipv6_and_omits_the_default_port() -> None:
-    from ood_k8s.core.kube import _Connection
 
-    assert _Connection("::1", 6443, None, 1.0).host_header == "[::1]:6443"
-    assert _Connection("api.example.edu", 80, None, 1.0).host_header == "api.example.edu"
+    assert http.Connection("::1", 6443, None, 1.0).host_header == "[::1]:6443"
+    assert http.Connection("api.example.edu", 80, None, 1.0).host_header == "api.example.edu"
 
 
 @pytest.mark.parametrize("server", [([b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}"] * 5, set(range(5)))],
@@ -213,3 +214,39 @@ BAD_CHUNK = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n{}\r\n0
 def test_a_bad_chunk_size_is_refused(server: Scripted) -> None:
     with pytest.raises(errors.Unavailable, match="bad chunk size"):
         client(server.url, retries=0).get("Pod", "p", "ns")
+
+
+# --- URLs without urllib.parse (kept off the poll path) ------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://10.0.0.1:6443", "https://API.Example.EDU", "http://127.0.0.1:8080/", "https://[fd00::1]:6443",
+    "https://[FD00::1]", "https://proxy.example.edu/k8s/", "https://h:443/a/b", "HTTPS://h:1", "https://h:",
+])
+def test_server_addresses_read_as_urlsplit_reads_them(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    assert http.server_address(url) == (https, parts.hostname, parts.port or (443 if https else 80),
+                                        parts.path.rstrip("/"))
+
+
+@pytest.mark.parametrize("url", [
+    "", "10.0.0.1:6443", "ftp://h", "https://", "https://:6443", "https://u:p@h", "https://h?x=1", "https://h#f",
+    "https://h:0", "https://h:65536", "https://h:6443x", "https://h:+1", "https://h:１２", "https://[::1",
+    "https://[::1]x", "https://[h]:1", "https://h:1:2", "https://h o", "https://h\\@evil",
+])
+def test_other_server_urls_are_refused_in_one_line(url: str) -> None:
+    with pytest.raises(errors.Unavailable, match="invalid API server URL"):
+        KubeClient(url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), st.text(), max_size=4))
+def test_queries_are_encoded_as_urlencode_with_quote_encodes_them(params: dict[str, str]) -> None:
+    from urllib.parse import quote, urlencode
+
+    assert http.query_string(params) == urlencode(params, quote_via=quote)
+    for value in params.values():
+        assert http.percent(value) == quote(value, safe="")
