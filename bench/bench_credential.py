@@ -8,11 +8,22 @@ CLI processes; ``python -c "import boto3"`` is the floor of one such process.
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import time
 from typing import TYPE_CHECKING, Callable
 
-from bench.common import entry_point, fmt_ms, installed_env, installed_python, median_ms, moto_server, process_ms
+from bench.common import (
+    BASELINE,
+    entry_point,
+    fmt_ms,
+    installed_env,
+    installed_python,
+    interleaved_medians,
+    median_ms,
+    moto_server,
+    process_ms,
+)
 
 if TYPE_CHECKING:
     from ood_k8s.config import Config
@@ -21,9 +32,9 @@ if TYPE_CHECKING:
 def run(report: Callable[..., None]) -> None:
 
     from ood_k8s import config
-    from ood_k8s.auth import plugin as credential
+    from ood_k8s.auth import login, tokens
     from ood_k8s.auth.tokencache import TokenCache
-    from ood_k8s.cloud.aws import cognito
+    from ood_k8s.cloud.aws import cognito_admin
     from ood_k8s.config import Config
     from ood_k8s.core.identity import Identity
 
@@ -45,12 +56,12 @@ def run(report: Callable[..., None]) -> None:
             ident = Identity("alice", os.getuid(), os.getgid(), tmp, ("alice",), ())
 
             started = time.perf_counter()
-            cognito.ensure_user(cfg, ident)
-            credential.ensure_tokens(cfg, ident, {})
+            cognito_admin.ensure_user(cfg, ident)
+            login.ensure_tokens(cfg, ident, {})
             first_ms = (time.perf_counter() - started) * 1000
             report("first login, token side (create user + mint)", fmt_ms(first_ms), "5 aws CLI processes",
                    note="in-process boto3, moto over loopback")
-            cached_ms = median_ms(lambda: credential.ensure_tokens(cfg, ident, {}), runs=200)
+            cached_ms = median_ms(lambda: login.ensure_tokens(cfg, ident, {}), runs=200)
             report("later login, token side (cached: 0 calls)", f"{cached_ms:.3f} ms", "5 aws CLI processes")
 
             plugin = [*entry_point("ood-k8s"), "credential", "--user", "alice", "--cache-dir", tmp]
@@ -61,10 +72,17 @@ def run(report: Callable[..., None]) -> None:
             report("kubectl plugin call, cache hit (process)", fmt_ms(hit_ms),
                    f"{boto3_ms:.1f} ms (boto3 import floor)",
                    note=f"python -c pass: {bare_ms:.1f} ms; OSC: no process but client secret in file")
+            if BASELINE:
+                before = [*entry_point("ood-k8s", BASELINE), *plugin[1:]]
+                ms = interleaved_medians({
+                    "now": lambda: subprocess.run(plugin, env=env, capture_output=True, check=True),
+                    "before": lambda: subprocess.run(before, env=env, capture_output=True, check=True)}, runs=21)
+                report(f"  cache hit, this checkout vs {BASELINE} (same rounds)",
+                       f"{ms['now']:.1f} / {ms['before']:.1f} ms", "", note=f"ratio {ms['now'] / ms['before']:.2f}")
 
-            source = credential.token_source(cfg, "alice")
+            source = tokens.token_source(cfg, "alice")
             report("adapter token per poll, in-process (file + json)",
-                   f"{median_ms(lambda: credential.token_source(cfg, 'alice')(False), runs=200):.3f} ms",
+                   f"{median_ms(lambda: tokens.token_source(cfg, 'alice')(False), runs=200):.3f} ms",
                    "kubectl fork per call", note=f"memoised: {median_ms(lambda: source(False), runs=200):.4f} ms")
 
             cache = TokenCache(tmp, "alice")
@@ -76,7 +94,7 @@ def run(report: Callable[..., None]) -> None:
 
             def refresh_in_process() -> None:
                 expire()
-                credential.current_tokens(cache)
+                tokens.current_tokens(cache)
 
             report("token refresh against moto, in-process", fmt_ms(median_ms(refresh_in_process, runs=10)),
                    "n/a", note="REFRESH_TOKEN_AUTH, unsigned POST")

@@ -55,11 +55,53 @@ def process_ms(argv: Sequence[str], runs: int = 15, env: dict[str, str] | None =
     return median_ms(once, runs=runs)
 
 
-_INSTALLED: list[Path] = []
+# A git revision to time beside this checkout (e.g. the commit before a change): every process figure
+# that supports it gets a "before" contender in the same interleaved rounds.  Empty: none.
+BASELINE = os.environ.get("OOD_K8S_BENCH_BASELINE", "")
+
+_INSTALLED: dict[str, tuple[Path, Path]] = {}
 
 
-def installed_python() -> str:
-    """The interpreter of a scratch virtualenv holding a plain ``pip install`` of this checkout.
+def _source(where: Path, rev: str) -> Path:
+    """A copy of this checkout (rev "") or of a git revision: setuptools' build/ would keep deleted modules."""
+    source = where / "src"
+    if not rev:
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
+        return source
+    source.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    return source
+
+
+def _install(rev: str) -> tuple[Path, Path]:
+    import atexit
+    import sysconfig
+    import tempfile
+
+    where = Path(tempfile.mkdtemp(prefix="bench-install-"))
+    atexit.register(shutil.rmtree, where, True)
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "dev-venv-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    source = _source(where, rev)
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(where), str(source)],
+                   check=True, env=env, cwd=where, capture_output=True)
+    wheel = next(where.glob("ood_k8s-*.whl"))
+    subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
+                   check=True, env=env, cwd=where, capture_output=True)
+    return python, source
+
+
+def installed_python(rev: str = "") -> str:
+    """The interpreter of a scratch virtualenv holding a plain ``pip install`` of this checkout (or of
+    the git revision ``rev``).
 
     Process figures are taken there because that is what a site runs: byte-compiled modules and
     console scripts.  The development venv's editable install costs every process ~15 ms more (its
@@ -67,35 +109,20 @@ def installed_python() -> str:
     packages come from the development venv through a ``.pth`` path line (its own ``.pth`` files --
     the editable finder -- are not processed from there).  Built once per bench run, removed at exit.
     """
-    if not _INSTALLED:
-        import atexit
-        import sysconfig
-        import tempfile
-
-        where = Path(tempfile.mkdtemp(prefix="bench-install-"))
-        atexit.register(shutil.rmtree, where, True)
-        venv = where / "venv"
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        python = venv / "bin" / "python"
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                              check=True, capture_output=True, text=True).stdout.strip()
-        Path(site, "dev-venv-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-        source = where / "src"  # a copy: setuptools' build/ directory would keep deleted modules
-        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__"))
-        subprocess.run([*pip, "wheel", "--no-deps", "-w", str(where), str(source)],
-                       check=True, env=env, cwd=where, capture_output=True)
-        wheel = next(where.glob("ood_k8s-*.whl"))
-        subprocess.run([*pip, "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)],
-                       check=True, env=env, cwd=where, capture_output=True)
-        _INSTALLED.append(python)
-    return str(_INSTALLED[0])
+    if rev not in _INSTALLED:
+        _INSTALLED[rev] = _install(rev)
+    return str(_INSTALLED[rev][0])
 
 
-def entry_point(name: str) -> list[str]:
+def installed_source(rev: str = "") -> Path:
+    """The source tree the installed copy of ``rev`` was built from (its hooks/ launcher, its templates)."""
+    installed_python(rev)
+    return _INSTALLED[rev][1]
+
+
+def entry_point(name: str, rev: str = "") -> list[str]:
     """The console script of the installed copy (:func:`installed_python`), as OOD runs it."""
-    return [str(Path(installed_python()).parent / name)]
+    return [str(Path(installed_python(rev)).parent / name)]
 
 
 def installed_env() -> dict[str, str]:

@@ -125,8 +125,9 @@ class Probe(NamedTuple):
 
 
 def psij_poll(site: dict[str, Any], probe: Probe) -> set[str]:  # noqa: F811
-    """OOD's status poll of a running session: ``get_info.py --id=JOB`` run by ``ood-k8s-psij`` (its
-    console script is ood_k8s.ood.psij_shim:cli); the session was submitted as OOD submits one."""
+    """OOD's status polls of a session while it runs and once it has ended (that poll leaves the end
+    note): ``get_info.py --id=JOB`` run by ``ood-k8s-psij`` (its console script is
+    ood_k8s.ood.psij_shim:cli); the session was submitted as OOD submits one."""
     from tests.ood.test_psij_shim import NS, ood_psij_request, shim
 
     req = ood_psij_request(site, "exec jupyter lab\n", job_name="sys/dashboard/sys/jupyter", wall_time=3600,
@@ -139,10 +140,21 @@ def psij_poll(site: dict[str, Any], probe: Probe) -> set[str]:  # noqa: F811
                               containerStatuses=[{"name": "app", "ready": True, "restartCount": 0, "image": "x",
                                                   "imageID": "",
                                                   "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}}])
-    out = subprocess.run([sys.executable, "-c", "from ood_k8s.ood.psij_shim import cli; cli()",
-                          f"{GEM}/get_info.py", f"--id={job_id}", "--executor=ood_k8s", "--user=alice"],
-                         capture_output=True, text=True, env=probe.env(site["env"]), cwd=site["tmp"], timeout=60)
-    assert out.returncode == 0 and json.loads(out.stdout)[0]["current_state"] == "ACTIVE", out.stderr[-2000:]
+
+    def poll() -> str:
+        out = subprocess.run([sys.executable, "-c", "from ood_k8s.ood.psij_shim import cli; cli()",
+                              f"{GEM}/get_info.py", f"--id={job_id}", "--executor=ood_k8s", "--user=alice"],
+                             capture_output=True, text=True, env=probe.env(site["env"]), cwd=site["tmp"], timeout=60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return str(json.loads(out.stdout)[0]["current_state"])
+
+    assert poll() == "ACTIVE"
+    site["fk"].set_pod_status(NS, job_id, phase="Succeeded", conditions=[{"type": "Ready", "status": "False"}],
+                              containerStatuses=[{"name": "app", "ready": False, "restartCount": 0, "image": "x",
+                                                  "imageID": "", "state": {"terminated": {
+                                                      "exitCode": 0, "reason": "Completed",
+                                                      "finishedAt": "2025-01-01T01:00:00Z"}}}])
+    assert poll() == "COMPLETED"
     return probe.modules()
 
 

@@ -67,6 +67,8 @@ def ensure_tokens(cfg: "Config", ident: "Identity", env: Mapping[str, str], *,
                             "run the hook as root (pun_pre_hook_root_cmd)")
     owner = (ident.uid, ident.gid) if euid == 0 else None
     cache = TokenCache(cfg.users.token_cache_dir, ident.username, clock=clock, owner=owner, sleep=sleep)
+    if owner is not None:
+        cache.ensure_base()  # every login: a wrong mode found later is repaired (or refused), not kept
     now = clock()
     portal = identity.portal_tokens(cfg, env, clock=clock)
     if portal is not None:

@@ -115,17 +115,16 @@ class TokenCache:
     def _open_user_dir(self, create: bool) -> Optional[int]:
         """Descriptor of the user's directory; None if it does not exist and create is False."""
         if create and self.owner is not None:
-            self._ensure_base()
+            self.ensure_base()
         try:
             base = os.open(self.directory, fsutil.O_SEARCH)
         except FileNotFoundError:
             if not create:
                 return None
-            os.makedirs(self.directory, 0o711, exist_ok=True)
+            _make_dirs(self.directory)
             base = os.open(self.directory, fsutil.O_SEARCH)
         except PermissionError:
-            raise CredentialError(f"cannot open the token cache {self.directory}",
-                                  "ask your administrator to check users.token_cache_dir") from None
+            raise self._unreachable() from None
         try:
             uid, gid = self.owner if self.owner is not None else (None, None)
             try:
@@ -134,22 +133,57 @@ class TokenCache:
             except FileNotFoundError:
                 return None
             except PermissionError:
-                raise CredentialError(f"cannot open the token cache {self.user_dir}",
-                                      "it belongs to another user; ask your administrator") from None
+                raise self._unreachable() from None
         finally:
             os.close(base)
 
-    def _ensure_base(self) -> None:
-        # Root-owned and not writable by users: otherwise a user could swap another user's directory.
-        os.makedirs(self.directory, 0o711, exist_ok=True)
-        st = os.lstat(self.directory)
-        if not os.path.isdir(self.directory) or os.path.islink(self.directory):
-            raise SecurityError(f"refusing to use token cache {self.directory}: not a directory",
-                                "fix users.token_cache_dir")
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            raise SecurityError(f"refusing to use token cache {self.directory}: owned by uid {st.st_uid} "
-                                f"with mode {oct(st.st_mode & 0o7777)}",
-                                f"make it root-owned and not group/world-writable (chmod 0711 {self.directory})")
+    def _unreachable(self) -> CredentialError:
+        """Why this process may not open its cache directory: the first directory on the way it may
+        not search (a root created with a strict umask, say), else the user directory's owner."""
+        where = "/"
+        for part in [p for p in self.user_dir.split("/") if p]:
+            where = os.path.join(where, part)
+            if os.access(where, os.X_OK):
+                continue
+            try:
+                st = os.stat(where)
+                seen = f"mode {stat.S_IMODE(st.st_mode):04o}, owner uid {st.st_uid}"
+            except OSError as exc:
+                seen = exc.strerror or "cannot stat it"
+            if where != self.user_dir:
+                return CredentialError(f"cannot reach the token cache: {where} is not searchable by uid "
+                                       f"{os.geteuid()} ({seen})", f"ask your administrator to run: chmod o+x {where} "
+                                       f"({self.directory} must be mode 0711, owned by root)")
+            return CredentialError(f"cannot open the token cache {where} ({seen})",
+                                   "it belongs to another user; ask your administrator")
+        return CredentialError(f"cannot open the token cache {self.user_dir}", "ask your administrator to check "
+                               "users.token_cache_dir")
+
+    def ensure_base(self) -> None:
+        """Root side: the cache root exists, root-owned, mode 0711 whatever the umask.
+
+        Users must search it to reach their own directory (x) but not list it (no r) nor write it
+        (they could swap another user's directory).  A root-owned directory that lacks the search
+        bits (made under ``umask 027``, say) is repaired; one writable by others, owned by someone
+        else or not a directory is refused: something may have been planted in it.
+        """
+        _make_dirs(self.directory)
+        try:
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            raise SecurityError(f"refusing to use token cache {self.directory}: not a directory (or a symbolic "
+                                "link)", "fix users.token_cache_dir") from None
+        try:
+            st = os.fstat(fd)
+            mode = stat.S_IMODE(st.st_mode)
+            if st.st_uid != os.geteuid() or mode & 0o022:
+                raise SecurityError(f"refusing to use token cache {self.directory}: owned by uid {st.st_uid} "
+                                    f"with mode {oct(mode)}",
+                                    f"make it root-owned and not group/world-writable (chmod 0711 {self.directory})")
+            if mode & 0o011 != 0o011:
+                os.fchmod(fd, 0o711)  # ours, not a link, writable only by us: safe to repair
+        finally:
+            os.close(fd)
 
     # --- reading and writing --------------------------------------------------------------------
 
@@ -272,6 +306,26 @@ class TokenCache:
     def _open_lock(self, dir_fd: int) -> int:
         uid, gid = self.owner if self.owner is not None else (None, None)
         return fsutil.open_lock_at(dir_fd, LOCK, uid=uid, gid=gid, where=os.path.join(self.user_dir, LOCK))
+
+
+def _make_dirs(path: str, mode: int = 0o711) -> None:
+    """Create ``path`` (``mode``) and its missing parents (0755) with explicit modes: ``os.makedirs``
+    would apply the umask, and a root made 0710 under ``umask 027`` shuts every user out of their
+    own cache."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path.rstrip("/"))
+    if parent and parent != path:
+        _make_dirs(parent, 0o755)
+    try:
+        os.mkdir(path, 0o700)  # then chmod: mkdir's mode is narrowed by the umask
+    except FileExistsError:
+        return
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def _empty_dir(fd: int, where: str, depth: int) -> None:

@@ -15,7 +15,6 @@ import json
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
-from ood_k8s.auth import provider
 from ood_k8s.auth.tokencache import TokenCache, Tokens
 from ood_k8s.core.errors import CredentialError, IdentityProviderError
 
@@ -43,6 +42,8 @@ def expired(cache: TokenCache) -> CredentialError:
 
 
 def _refresh(tokens: Tokens, clock: Callable[[], float], sleep: Callable[[float], None]) -> Tokens:
+    from ood_k8s.auth import provider  # only a refresh needs a provider (~1 ms of import)
+
     found = provider.find(tokens.mode)
     if found is None:
         raise CredentialError(f"unknown token mode {tokens.mode!r} in the token cache")

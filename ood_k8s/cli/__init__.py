@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ood_k8s.config import Config
 
 # Order is the order in --help.
-_COMMAND_MODULES = ("config", "demo", "job", "user", "storage", "cluster", "ood")
+_COMMAND_MODULES = ("config", "demo", "job", "user", "storage", "cluster", "ood", "agent", "completion")
 
 
 def build_parser() -> "argparse.ArgumentParser":
@@ -82,10 +82,13 @@ def _guard(fn: Callable[[], int]) -> int:
     return run_guarded(COMMAND, fn)
 
 
-def load_config(args: "argparse.Namespace") -> "Config":
+def load_config(args: "argparse.Namespace", site: bool = False) -> "Config":
+    """The configuration; ``site``: the command acts on a cluster or AWS, so the built-in default
+    (the example: kubernetes.example.edu...) is refused rather than used."""
     from ood_k8s import config
 
-    return config.load(getattr(args, "config", None))
+    path = getattr(args, "config", None)
+    return config.load_site(path) if site else config.load(path)
 
 
 if __name__ == "__main__":

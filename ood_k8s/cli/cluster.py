@@ -6,7 +6,11 @@ import argparse
 import sys
 
 EXTRAS = {"eksctl": "the EKS OIDC identity provider, as an eksctl ClusterConfig fragment",
-          "node-groups": "cluster-autoscaler node groups: tags and settings"}
+          "node-groups": "cluster-autoscaler node groups: tags and settings",
+          "efs-policy": "the EFS file-system policy (TLS and access points only, no root) and the IAM policy "
+                        "of the EFS CSI driver's role",
+          "iam": "the IAM policies: the portal's role (Cognito, EFS access points, EKS reads) and the EFS CSI "
+                 "driver's role"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "are not Kubernetes objects.")
     render.add_argument("--output", "-o", choices=("yaml", "json"), default="yaml")
     render.add_argument("--only", metavar="WHAT",
-                        help="one kind (e.g. ClusterRole, NodePool), or 'eksctl', or 'node-groups'")
+                        help="one kind (e.g. ClusterRole, NodePool), or 'eksctl', 'node-groups', 'efs-policy' or 'iam'")
     render.set_defaults(handler=_render)
     doctor = sub.add_parser("doctor", help="check the site's setup: a checklist with a fix for each problem",
                             description="Check configuration, API access, the provisioner's permissions, Cognito, "
@@ -28,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "setup with --user). Exit status 1 if anything is wrong.")
     doctor.add_argument("--user", metavar="USER", help="also check this portal user's namespace, kubeconfig, "
                                                        "tokens and home directory")
+    doctor.add_argument("--output", "-o", choices=("table", "json", "yaml"), default="table",
+                        help="output format (table: each check printed as it runs)")
     doctor.set_defaults(handler=_doctor)
 
 
@@ -43,7 +49,7 @@ def _render(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     only = (args.only or "").strip()
     if only.lower() in EXTRAS:
-        doc = cluster.eksctl_config(cfg) if only.lower() == "eksctl" else cluster.node_groups(cfg)
+        doc = cluster.document(cfg, only.lower())
         if not doc:
             raise UsageError("no cluster-autoscaler node groups: cluster.autoscaler is "
                              f"{cfg.cluster.autoscaler}", "set cluster.autoscaler: cluster-autoscaler")
@@ -74,20 +80,35 @@ def _render(args: argparse.Namespace) -> int:
 
 def _doctor(args: argparse.Namespace) -> int:
     from ood_k8s.cli import load_config
+    from ood_k8s.cli.output import emit
     from ood_k8s.core.errors import ConfigError
     from ood_k8s.doctor import runner as doctor
+    from ood_k8s.doctor.report import as_data, summary
 
     ascii_only = not _can_print("✔✘–")
+    table = args.output == "table"
+
+    def show(check: doctor.Check) -> None:
+        if table:
+            sys.stdout.write("\n".join(check.lines(ascii_only)) + "\n")
+            sys.stdout.flush()  # each check as it runs: a slow one is seen to be the slow one
+
     try:
-        cfg = load_config(args)
+        cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
     except ConfigError as err:
         checks = [doctor.Check("configuration", False, p, "fix the file ('ood-k8s config check' lists every problem)")
                   for p in (err.problems or [err.message])]
-        text, code = doctor.report(checks, ascii_only=ascii_only)
-        sys.stdout.write(text)
-        return code
-    text, code = doctor.report(doctor.run(cfg, args.user), ascii_only=ascii_only)
-    sys.stdout.write(text)
+        for check in checks:
+            show(check)
+    else:
+        checks = doctor.run(cfg, args.user, on_check=show)
+    last, code = summary(checks)
+    if table:
+        sys.stdout.write(last + "\n")
+        sys.stdout.flush()
+        print(doctor.next_step(checks), file=sys.stderr)  # advice, not data: stdout stays the checklist
+    else:
+        emit(as_data(checks), args.output)
     return code
 
 

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--user", metavar="NAME", help="act for this portal user (administrators, as root)")
-        q.add_argument("--output", "-o", choices=("table", "json"), default="table", help="output format")
+        q.add_argument("--output", "-o", choices=("table", "json", "yaml"), default="table", help="output format")
 
     s = verbs.add_parser("submit", help="start a session; prints its job id")
     s.add_argument("script", nargs="?", help="job script to run in the session ('-' reads stdin)")
@@ -61,7 +61,7 @@ def _adapter(args: argparse.Namespace) -> Adapter:
     from ood_k8s.kubeconfig import clients as connect
     from ood_k8s.sessions.adapter import Adapter
 
-    cfg = load_config(args)
+    cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
     me = None if os.geteuid() == 0 else identity.current()
     if args.user and (me is None or args.user != me.username):
         if os.geteuid() != 0:
@@ -132,6 +132,10 @@ def _emit(args: argparse.Namespace, data: object, table: object) -> None:
         import json
 
         print(json.dumps(data, indent=2, sort_keys=False))
+    elif args.output == "yaml":
+        from ood_k8s.cli.output import emit
+
+        emit(data, "yaml")
     else:
         table()  # type: ignore[operator]
 
@@ -146,8 +150,25 @@ def _table(infos: list) -> None:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in range(4)) + "  " + str(r[4]))
 
 
+def _from_agent(args: argparse.Namespace, job_id: str) -> list | None:
+    """The agent's answer (its view fresh), as the adapter's Infos; None: ask the API server."""
+    import json
+    import os
+
+    from ood_k8s.agent import client as agent
+    from ood_k8s.cli import load_config
+    from ood_k8s.sessions.adapter import Info
+
+    cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
+    if os.geteuid() == 0 and not args.user:
+        return None  # root has no sessions: the direct path says so
+    reply = agent.fresh_reply(cfg.agent, "json", job_id, args.user or "")
+    return None if reply is None else [Info(**d) for d in json.loads(reply.body)]
+
+
 def _info(args: argparse.Namespace) -> int:
-    info = _adapter(args).info(args.id)
+    cached = _from_agent(args, args.id)
+    info = cached[0] if cached else _adapter(args).info(args.id)
 
     def table() -> None:
         _table([info])
@@ -161,7 +182,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    infos = _adapter(args).info_all()
+    cached = _from_agent(args, "")
+    infos = cached if cached is not None else _adapter(args).info_all()
     _emit(args, [i.to_dict() for i in infos], lambda: _table(infos))
     return 0
 

@@ -34,7 +34,7 @@ def _config(args: argparse.Namespace) -> int:
     from ood_k8s.cli import load_config
     from ood_k8s.ood import files as oodconfig
 
-    cfg = load_config(args)
+    cfg = load_config(args, site=bool(args.out))  # writing OOD's files: never from the built-in example
     psij = args.psij or oodconfig.default_psij_path()
     hook = args.hook or oodconfig.default_hook_path()
     generated = oodconfig.files(cfg, psij, hook)

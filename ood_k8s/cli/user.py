@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     teardown.set_defaults(handler=_teardown)
 
     listing = verbs.add_parser("list", help="users with a namespace: Cognito state, sessions, GPUs, last login")
-    listing.add_argument("--output", "-o", choices=("table", "json"), default="table")
+    listing.add_argument("--output", "-o", choices=("table", "json", "yaml"), default="table")
     listing.add_argument("--no-cognito", action="store_true", help="do not ask Cognito for each user's state")
     common(listing)
     listing.set_defaults(handler=_list)
@@ -79,7 +79,7 @@ def _setup(args: argparse.Namespace) -> int:
     from ood_k8s.cli import load_config
     from ood_k8s.users.sync import run_many, unique
 
-    cfg = load_config(args)
+    cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
     results = run_many(cfg, unique(args.users), lambda: _client(cfg), jobs=args.jobs, dry_run=args.dry_run,
                        force=args.force)
     for username, outcome, error in results:
@@ -101,7 +101,7 @@ def _teardown(args: argparse.Namespace) -> int:
     from ood_k8s.users import provision
     from ood_k8s.users.sync import shown, unique
 
-    cfg = load_config(args)
+    cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
     client = _client(cfg)
     failed = 0
     for username in unique(args.users):
@@ -123,13 +123,11 @@ def _teardown(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    import json
-
     from ood_k8s.auth import provider as auth_provider
     from ood_k8s.cli import load_config
     from ood_k8s.core.vocab import MANAGED_BY, MANAGED_BY_KEY, USER_LABEL
 
-    cfg = load_config(args)
+    cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
     client = _client(cfg)
     managed = f"{MANAGED_BY_KEY}={MANAGED_BY}"
     namespaces = client.list("Namespace", label_selector=f"{managed},{USER_LABEL}")
@@ -140,8 +138,10 @@ def _list(args: argparse.Namespace) -> int:
         states = _user_states(cfg, identity, [r["user"] for r in rows])
         for row in rows:
             row["cognito"] = states[row["user"]]
-    if args.output == "json":
-        print(json.dumps(rows, indent=2))
+    if args.output in ("json", "yaml"):
+        from ood_k8s.cli.output import emit
+
+        emit(rows, args.output)
         return 0
     columns = [("USER", "user"), ("NAMESPACE", "namespace"), ("STATE", "state"), ("COGNITO", "cognito"),
                ("SESSIONS", "sessions"), ("GPUS", "gpus"), ("LAST HOOK RUN", "last_hook_run")]
@@ -156,7 +156,7 @@ def _sync(args: argparse.Namespace) -> int:
     from ood_k8s.cli import load_config
     from ood_k8s.users.sync import Progress, members_of_group, read_user_file, run_many, summarise
 
-    cfg = load_config(args)
+    cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
     usernames = members_of_group(args.group) if args.group else read_user_file(args.file)
     _client(cfg)  # a bad provisioner kubeconfig is one error, not one per user
     started = time.monotonic()

@@ -39,6 +39,10 @@ class Autoscaler(Protocol):
         """Doctor: whether each GPU profile has somewhere to run (may raise OodK8sError)."""
         ...
 
+    def node_metadata(self, kube: KubeClient, cfg: Config) -> list[Check]:
+        """Doctor: the instance metadata of every node it launches needs tokens, one hop (pods cannot reach it)."""
+        ...
+
 
 class NoAutoscaler:
     """``none``: fixed GPU nodes; nothing to render, and a profile without a node now has none."""
@@ -55,6 +59,14 @@ class NoAutoscaler:
     def capacity(self, kube: KubeClient, cfg: Config, profiles: list[Profile],
                  nodes: list[dict[str, Any]]) -> list[Check]:
         return [capacity.fixed_nodes(p, nodes) or _no_node(p) for p in profiles]
+
+    def node_metadata(self, kube: KubeClient, cfg: Config) -> list[Check]:
+        return [NODE_METADATA_UNCHECKED]
+
+
+NODE_METADATA_UNCHECKED = Check(
+    "node metadata options", None, "not checked for nodes outside Karpenter: their launch templates must set "
+    "HttpTokens required and HttpPutResponseHopLimit 1 (aws ec2 describe-launch-template-versions)")
 
 
 def _no_node(p: Profile) -> Check:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ood_k8s.cluster import autoscaler
 from ood_k8s.cluster.facts import gpu_profiles
-from ood_k8s.cluster.manifests import POLICY_NAME, PROVISIONER_ROLE
+from ood_k8s.cluster.manifests import POLICY_NAME, PROVISIONER_ROLE, SERVICE_POLICY_NAME
 from ood_k8s.config import Config
 from ood_k8s.core.errors import NotFound, OodK8sError
 from ood_k8s.core.kube import KubeClient
@@ -95,7 +95,9 @@ def check_installed(kube: KubeClient, objs: list[dict[str, Any]], cfg: Config) -
     for kind, name, why in (
             ("ClusterRole", cfg.users.cluster_role, "what users may do in their namespaces"),
             ("ValidatingAdmissionPolicy", POLICY_NAME, "the admission guard"),
-            ("ValidatingAdmissionPolicyBinding", POLICY_NAME, "the admission guard's binding")):
+            ("ValidatingAdmissionPolicyBinding", POLICY_NAME, "the admission guard's binding"),
+            ("ValidatingAdmissionPolicy", SERVICE_POLICY_NAME, "the Service guard"),
+            ("ValidatingAdmissionPolicyBinding", SERVICE_POLICY_NAME, "the Service guard's binding")):
         want = next((o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name), None)
         if want is None:
             out.append(Check(f"{kind} {name}", None, f"not rendered for Kubernetes {cfg.cluster.kubernetes_version} "

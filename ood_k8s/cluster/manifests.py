@@ -27,22 +27,23 @@ running a pod as someone else or mounting someone else's files.  Its site-depend
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from ood_k8s.cloud.aws.eks import eksctl_config  # noqa: F401  (re-exported: the cluster's documents)
+from ood_k8s.cloud.aws.eks import eksctl_config  # re-exported: the cluster's documents
 from ood_k8s.cluster import autoscaler
 from ood_k8s.cluster.facts import gpu_profiles, labels  # noqa: F401  (gpu_profiles re-exported)
 from ood_k8s.config import Config
 from ood_k8s.core import vocab
-from ood_k8s.policy import cel
+from ood_k8s.policy import cel, pods, quota
 from ood_k8s.policy.volumes import admission_api_version
 from ood_k8s.render.render import Renderer
 from ood_k8s.storage import backend as storage
 
 PROVISIONER_ROLE = "ood-k8s-provisioner"
 POLICY_NAME = "ood-k8s-pod-guard"
-SESSION_PRIORITY_CLASS = "ood-interactive"
-PLACEHOLDER_PRIORITY_CLASS = "ood-placeholder"
+SERVICE_POLICY_NAME = "ood-k8s-service-guard"
+SESSION_PRIORITY_CLASS = pods.SESSION_PRIORITY_CLASS
+PLACEHOLDER_PRIORITY_CLASS = pods.PLACEHOLDER_PRIORITY_CLASS
 
 # Recorded on every user namespace by the hook; the admission policy trusts nothing else.
 UID_ANNOTATION = vocab.UID_ANNOTATION
@@ -50,8 +51,8 @@ GID_ANNOTATION = vocab.GID_ANNOTATION
 GIDS_ANNOTATION = vocab.GIDS_ANNOTATION
 HOME_ANNOTATION = vocab.HOME_ANNOTATION
 
-TEMPLATES = ("cluster/rbac.yaml.j2", "cluster/admission.yaml.j2", "cluster/priority.yaml.j2",
-             "cluster/karpenter.yaml.j2", "cluster/autoscaler.yaml.j2")
+TEMPLATES = ("cluster/rbac.yaml.j2", "cluster/admission.yaml.j2", "cluster/services.yaml.j2",
+             "cluster/priority.yaml.j2", "cluster/karpenter.yaml.j2", "cluster/autoscaler.yaml.j2")
 
 
 # --- small derived facts ---------------------------------------------------------------------------
@@ -75,10 +76,13 @@ def contexts(cfg: Config) -> dict[str, dict[str, Any]]:
     api = admission_api_version(cfg.cluster.kubernetes_version)
     if api:
         out["cluster/admission.yaml.j2"] = _admission_context(cfg, api)
-    named = [p.priority_class for p in cfg.profiles if p.priority_class]
+        out["cluster/services.yaml.j2"] = {"api_version": api, "labels": labels(),
+                                           "policy_name": SERVICE_POLICY_NAME,
+                                           "namespace_labels": {vocab.MANAGED_BY_KEY: vocab.MANAGED_BY},
+                                           "node_ports": quota.services(cfg) > 0}
     out["cluster/priority.yaml.j2"] = {
         "labels": labels(), "placeholder_class": PLACEHOLDER_PRIORITY_CLASS,
-        "session_classes": list(dict.fromkeys([SESSION_PRIORITY_CLASS, *named])),
+        "session_classes": pods.priority_classes(cfg.profiles),
     }
     out.update(autoscaler.of(cfg).templates(cfg))  # GPU capacity: NodePools, or the expander's priorities
     return out
@@ -90,8 +94,10 @@ def _rbac_context(cfg: Config) -> dict[str, Any]:
         "user_role": cfg.users.cluster_role,
         "provisioner_role": PROVISIONER_ROLE,
         "policy_name": POLICY_NAME,
+        "service_policy_name": SERVICE_POLICY_NAME,
         "subject": subject(cfg),
         "pull_secret": bool(cfg.users.image_pull_secret.name),
+        "services": quota.services(cfg) > 0,
         **_storage_rbac(cfg),
         **autoscaler.RBAC_VARIABLES, **autoscaler.of(cfg).rbac(cfg),
     }
@@ -110,6 +116,7 @@ def _admission_context(cfg: Config, api_version: str) -> dict[str, Any]:
         "policy_name": POLICY_NAME,
         "namespace_labels": {vocab.MANAGED_BY_KEY: vocab.MANAGED_BY},
         **cel.admission_rules(cfg),  # the minimum uid and what a session may mount, as CEL
+        **cel.pod_rules(cfg),  # placement, priority, wall time, sysctls, runtime classes, groups policy
     }
 
 
@@ -129,3 +136,30 @@ def node_groups(cfg: Config) -> dict[str, Any]:
     """For cluster-autoscaler sites: per GPU profile, what its node group (ASG) must carry so the
     autoscaler can scale it from zero and the pods land on it.  Empty for other sites."""
     return autoscaler.of(cfg).node_groups(cfg)
+
+
+def _efs_policy(cfg: Config) -> dict[str, Any]:
+    """``--only efs-policy``: the EFS file-system policy and the CSI driver role's policy (storage.mode efs)."""
+    from ood_k8s.cloud.aws import efs_policy
+    from ood_k8s.core.errors import UsageError
+
+    if storage.of(cfg).csi_driver != efs_policy.CSI_DRIVER:
+        raise UsageError(f"no EFS file-system policy: storage.mode is {cfg.storage.mode}", "set storage.mode: efs")
+    return efs_policy.render(cfg)
+
+
+def _iam(cfg: Config) -> dict[str, Any]:
+    """``--only iam``: the portal role's and the EFS CSI driver role's IAM policies."""
+    from ood_k8s.cloud.aws import iam
+
+    return iam.render(cfg)
+
+
+# The documents that are not Kubernetes objects, by their --only name.
+EXTRAS: dict[str, Callable[[Config], dict[str, Any]]] = {
+    "eksctl": eksctl_config, "node-groups": node_groups, "efs-policy": _efs_policy, "iam": _iam}
+
+
+def document(cfg: Config, name: str) -> dict[str, Any]:
+    """One of :data:`EXTRAS` for ``cfg``."""
+    return EXTRAS[name](cfg)

@@ -1,5 +1,5 @@
-# hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """``ood-k8s config example``: the schema as a complete, commented file equal to the built-in default."""
+from __future__ import annotations
 
 from typing import Any
 

@@ -18,7 +18,6 @@ import sys
 import typing
 from typing import Any, Callable, Dict, List, Literal, Optional, Set, Tuple
 
-from ood_k8s.auth import provider as auth_provider
 from ood_k8s.config import yamlcache
 from ood_k8s.config.schema import Config
 from ood_k8s.config.section import fields, is_section
@@ -167,7 +166,9 @@ def _storage_problems(cfg: Config) -> List[str]:
 
 
 def _auth_problems(cfg: Config) -> List[str]:
-    return auth_provider.get(cfg.auth.mode).config_problems(cfg)
+    from ood_k8s.auth import provider  # deferred: its Protocol costs every poll ~1 ms at import
+
+    return provider.get(cfg.auth.mode).config_problems(cfg)
 
 
 def _server_problems(cfg: Config) -> List[str]:
@@ -176,9 +177,16 @@ def _server_problems(cfg: Config) -> List[str]:
     return []
 
 
+def _isolation_problems(cfg: Config) -> List[str]:
+    from ood_k8s.policy import network, pods  # deferred: ipaddress, and only when a file is checked
+
+    return network.config_problems(cfg) + pods.config_problems(cfg)
+
+
 # Rules that involve more than one key, in the order their problems are reported.
 CROSS_CHECKS: Tuple[Callable[[Config], List[str]], ...] = (
-    _profile_problems, _walltime_problems, _storage_problems, _auth_problems, _server_problems)
+    _profile_problems, _walltime_problems, _storage_problems, _auth_problems, _server_problems,
+    _isolation_problems)
 
 
 def _cross_checks(cfg: Config, problems: List[str]) -> None:
@@ -242,17 +250,27 @@ def resolve_path(explicit: Optional[str] = None) -> Optional[str]:
     return DEFAULT_PATH if os.path.exists(DEFAULT_PATH) else None
 
 
-def load(path: Optional[str] = None) -> Config:
-    """Load the site configuration (see the module docstring for where it is looked for)."""
+def load_site(path: Optional[str] = None) -> Config:
+    """:func:`load`, for what acts on a cluster or AWS: the built-in default is the example, never a site."""
+    if resolve_path(path) is None:
+        raise ConfigError(f"no site configuration: {DEFAULT_PATH} does not exist and neither --config nor "
+                          f"${ENV_VAR} names one (the built-in default is only an example)",
+                          f"create it: ood-k8s config example > {DEFAULT_PATH}; edit; ood-k8s config check")
+    return load(path)
+
+
+def load(path: Optional[str] = None, read_only: bool = False) -> Config:
+    """Load the site configuration (see the module docstring for where it is looked for).
+    ``read_only``: no compiled cache is read or written (``config check`` writes nothing)."""
     resolved = resolve_path(path)
     if resolved is None:
         return Config()
     try:
         if resolved == "-":
-            return parse(parse_yaml(sys.stdin.read()), "<stdin>")
+            return parse(parse_yaml(sys.stdin.read(), strict=True), "<stdin>")
         text, st = yamlcache.read_text(resolved)
-        cache = yamlcache.read_cache(resolved, text, st)
-        data = cache["data"] if cache is not None else parse_yaml(text)
+        cache = None if read_only else yamlcache.read_cache(resolved, text, st)
+        data = cache["data"] if cache is not None else parse_yaml(text, strict=True)
     except OSError as exc:
         raise ConfigError(f"cannot read config {resolved}: {exc.strerror}",
                           f"create it (see 'ood-k8s config example') or point {ENV_VAR} at it") from None
@@ -263,9 +281,13 @@ def load(path: Optional[str] = None) -> Config:
     # import decimal, ~3 ms of every poll); anything else is checked in full -- and compiled by root,
     # with the mark of the code that checked it.
     checked = cache is not None and yamlcache.mark_holds(cache.get("checked"))
-    compiles = not checked and yamlcache.may_write(st)
+    compiles = not read_only and not checked and yamlcache.may_write(st)
     cfg = _parse(data, resolved, cross_checks=not checked, mark=compiles)
     mark = yamlcache.last_code_mark() if compiles else None
     if compiles and (cache is None or mark is not None):
         yamlcache.write_cache(resolved, text, data, st, checked=mark)
+    if cfg.secrets_file and not read_only:
+        from ood_k8s.config.files import merge_secrets  # root processes only; students never read it
+
+        merge_secrets(cfg)
     return cfg

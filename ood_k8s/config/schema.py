@@ -13,10 +13,10 @@ loader reads them as types (see :mod:`ood_k8s.config.section`).
 import re
 from typing import Any, Dict, List, Literal
 
-from ood_k8s.auth import provider as auth_provider
 from ood_k8s.config.section import REQUIRED, section, setting
 from ood_k8s.config.values import (
     check_abs_path,
+    check_auth_mode,
     check_cidr,
     check_csi_driver,
     check_dns_label,
@@ -59,8 +59,17 @@ class ClusterConfig:
         "portal's own address reaches the pod, so portal_cidrs still apply).")
     nodeport_host: Literal["host_ip", "node_name"] = setting(
         "node_name", "With connection: nodeport, the host given to OOD: the node's name or its IP.")
-    portal_cidrs: List[str] = setting(doc="Networks the portal's reverse proxy connects from (NetworkPolicy).",
-                                      factory=lambda: ["10.0.0.0/16"], check=check_cidr)
+    portal_cidrs: List[str] = setting(doc="The portal's own addresses, from which its reverse proxy connects to "
+                                      "sessions (NetworkPolicy ingress): a /32 per portal host. Must not overlap "
+                                      "pod_cidrs, or every pod could reach every session.",
+                                      factory=lambda: ["10.0.0.10/32"], check=check_cidr)
+    pod_cidrs: List[str] = setting(doc="The pod network (the VPC subnets pods take addresses from on the VPC CNI). "
+                                   "'config check' refuses portal_cidrs that overlap it.",
+                                   factory=lambda: ["10.0.64.0/18"], check=check_cidr)
+    strict_supplemental_groups: Literal["auto", "on", "off"] = setting(
+        "auto", "Session pods set supplementalGroupsPolicy Strict (the image's /etc/group adds no groups) and the "
+        "admission guard requires it: 'on' needs Kubernetes 1.31+ with the feature gate (on by default from "
+        "1.33) and containerd 2.0+ on the nodes; 'auto' is 'on' from 1.33.")
     aws_region: str = setting("us-east-1", "AWS region of the cluster (EKS settings, Karpenter).")
     eks_name: str = setting("", "Name of the EKS cluster (Karpenter discovery tags and node role, the eksctl "
                             "fragment, doctor's identity-provider check). Empty: cluster.name.")
@@ -110,6 +119,10 @@ class QuotaConfig:
                         check=check_non_negative)
     node_ports: int = setting(2, "NodePort services per user (connection: nodeport).", check=check_non_negative)
     persistent_volume_claims: int = setting(4, "Claims per user namespace.", check=check_non_negative)
+    objects: int = setting(20, "Secrets and ConfigMaps (each) per user namespace: each session makes one of each; "
+                           "the count keeps a user from filling etcd.", check=check_non_negative)
+    ephemeral_storage: str = setting("80Gi", "Total node-local scratch (requests and limits of "
+                                     "ephemeral-storage) of a user's pods.", check=check_quantity)
 
 
 @section
@@ -121,6 +134,12 @@ class LimitsConfig:
                                           check=check_quantity)
     max_cpu: str = setting("96", "Largest CPU limit of one container.", check=check_quantity)
     max_memory: str = setting("768Gi", "Largest memory limit of one container.", check=check_quantity)
+    default_ephemeral_storage: str = setting("20Gi", "Node-local scratch limit of a container that sets none.",
+                                             check=check_quantity)
+    default_request_ephemeral_storage: str = setting("1Gi", "Node-local scratch request of a container that "
+                                                     "sets none.", check=check_quantity)
+    max_ephemeral_storage: str = setting("40Gi", "Largest node-local scratch limit of one container.",
+                                         check=check_quantity)
 
 
 @section
@@ -166,6 +185,10 @@ class CognitoConfig:
                                         factory=dict)
     refresh_token_days: int = setting(30, "Refresh token validity of the app client, in days.",
                                       check=check_positive)
+    managed_attribute: str = setting(
+        "custom:ood_k8s", "Attribute ood-k8s sets (to '1') on the Cognito users it creates; the hook refuses to adopt "
+        "a user without it, who may have been registered by someone else. The pool must define it (a custom "
+        "attribute the app client cannot write; doctor checks). Empty: adopt any existing user.")
 
 
 @section
@@ -187,7 +210,7 @@ class OidcConfig:
 @section
 class AuthConfig:
     mode: str = setting("cognito", "Where ID tokens come from: Amazon Cognito (EKS) or the portal's own OIDC "
-                        "provider.", check=auth_provider.check_mode)  # the modes: ood_k8s.auth.provider
+                        "provider.", check=check_auth_mode)  # the modes: ood_k8s.auth.provider
     id_token_margin: int = setting(300, "Seconds before expiry at which a cached ID token is refreshed.",
                                    check=check_non_negative)
     credential_command: str = setting("", "Absolute path of the installed 'ood-k8s' command, written into users' "
@@ -210,6 +233,10 @@ class HookConfig:
     lock_dir: str = setting("/run/lock/ood-k8s", "Root-only directory of per-user lock files, so two hooks "
                             "(or a hook and 'ood-k8s user sync') for one user never interleave.",
                             check=check_abs_path)
+    deadline: float = setting(15.0, "Seconds a login's hook may take in all; past them hook.on_failure applies "
+                              "(OOD starts the user's portal only after the hook returns, so a hung cluster "
+                              "or identity provider must not hold it).",
+                              check=lambda v: None if 0 < v <= 300 else "seconds, more than 0 and at most 300")
 
 
 @section
@@ -323,7 +350,14 @@ class EfsConfig:
     endpoint_url: str = setting("", "Override of the EFS endpoint (tests).", check=check_url)
     root_directory: str = setting("/home/{user}", "Access point root directory template.",
                                   check=check_user_template)
-    mount_options: List[str] = setting(doc="PV mountOptions (access points need 'tls').", factory=lambda: ["tls"])
+    mount_options: List[str] = setting(doc="PV mountOptions: 'tls' (access points need it) and 'iam' (the mount is "
+                                       "authorised as the CSI driver's role, which the file-system policy of "
+                                       "'ood-k8s cluster render --only efs-policy' requires).",
+                                       factory=lambda: ["tls", "iam"])
+    client_role_arns: List[str] = setting(
+        doc="IAM roles that may mount the file system (file-system policy, 'cluster render --only efs-policy'): "
+        "the EFS CSI driver's first, then the portal hosts' (which may mount the root, not only access points).",
+        factory=list)
 
 
 @section
@@ -377,6 +411,21 @@ class TemplatesConfig:
 
 
 @section
+class AgentConfig:
+    # Read by every status poll (through the config's compiled cache) before it opens the socket.
+    enabled: bool = setting(False, "Status polls (ood-k8s-psij get_info, 'ood-k8s job info/list') ask the agent "
+                            "('ood-k8s agent') first and fall back to the API server when it does not answer.")
+    socket: str = setting("/run/ood-k8s/agent.sock", "The agent's Unix socket; it answers each caller about "
+                          "the caller's own sessions only (the kernel names the caller).", check=check_abs_path)
+    max_age: float = setting(60.0, "Seconds the agent's view may lag the API server (its watch down or silent) "
+                             "and still answer a poll; older, the poll asks the API server itself.",
+                             check=check_positive)
+    timeout: float = setting(0.1, "Seconds a poll waits for the agent before it asks the API server itself.",
+                             check=check_positive)
+    health_port: int = setting(0, "Port of the agent's /healthz on 127.0.0.1. 0: none.", check=check_non_negative)
+
+
+@section
 class Config:
     cluster: ClusterConfig = setting(doc="The Kubernetes cluster.", factory=ClusterConfig)
     portal: PortalConfig = setting(doc="This Open OnDemand portal.", factory=PortalConfig)
@@ -388,6 +437,12 @@ class Config:
                                       factory=_default_profiles)
     storage: StorageConfig = setting(doc="Home directories.", factory=StorageConfig)
     templates: TemplatesConfig = setting(doc="Template search path.", factory=TemplatesConfig)
+    agent: AgentConfig = setting(doc="The agent: a watch-fed cache answering status polls.", factory=AgentConfig)
+    secrets_file: str = setting("", "Root-only YAML file (chmod 0600) holding the secret settings, with the same "
+                                "keys (e.g. users: {image_pull_secret: {dockerconfigjson: ...}}). The site "
+                                "configuration is read by every user's processes; this file only by root's (hook, "
+                                "admin commands).",
+                                check=lambda v: None if v == "" or v.startswith("/") else "an absolute path")
     source: str = setting("<built-in default>", "Where this configuration was read from.", internal=True)
 
     def profile(self, name: str) -> Profile:

@@ -88,6 +88,13 @@ def check_non_negative(value: float) -> Optional[str]:
     return None if value >= 0 else "a number >= 0"
 
 
+def check_auth_mode(value: str) -> Optional[str]:
+    """``auth.mode`` names a registered identity provider (:mod:`ood_k8s.auth.provider`)."""
+    from ood_k8s.auth import provider  # deferred: its Protocol costs every poll ~0.8 ms at import
+
+    return provider.check_mode(value)
+
+
 def check_storage_mode(value: str) -> Optional[str]:
     """``storage.mode`` names a registered home backend (:mod:`ood_k8s.storage.backend`)."""
     from ood_k8s.storage import backend  # deferred: it imports this module

@@ -28,17 +28,44 @@ class YamlError(ValueError):
         self.line = line
 
 
-def parse_yaml(text: str) -> Any:
-    """YAML text -> data (safe loader, the C one when PyYAML has it); raises :class:`YamlError`."""
+def parse_yaml(text: str, strict: bool = False) -> Any:
+    """YAML text -> data (safe loader, the C one when PyYAML has it); raises :class:`YamlError`.
+    ``strict``: a key given twice in one mapping is an error (YAML keeps the last, silently)."""
     import yaml  # deferred: read_yaml's cache usually makes it unnecessary
 
     from ood_k8s.render import yamlsafe
 
     try:
-        return yamlsafe.load(text)
+        return _strict_load(text) if strict else yamlsafe.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise YamlError(str(getattr(exc, "problem", None) or exc), mark.line + 1 if mark else None) from None
+
+
+def _strict_load(text: str) -> Any:
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Strict(base):  # type: ignore[misc,valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: Dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"key {key!r} appears twice (lines {seen[key]} and {line}); "
+                            "the first would be silently lost", key_node.start_mark)
+                    seen[key] = line
+                except TypeError:
+                    continue  # an unhashable key: the constructor reports it
+            return super().construct_mapping(node, deep)
+
+    return yaml.load(text, Loader=Strict)  # noqa: S506 - a safe loader
 
 
 def read_yaml(path: str) -> Any:

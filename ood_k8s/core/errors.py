@@ -120,3 +120,9 @@ class IdentityProviderError(OodK8sError):
 
 class CloudError(OodK8sError):
     """An AWS call other than Cognito failed (EFS access points...)."""
+
+
+class DeadlineExceeded(OodK8sError):
+    """A whole operation (the login hook) ran past its deadline, e.g. a dependency that never answers."""
+
+    exit_code = 69  # EX_UNAVAILABLE

@@ -184,11 +184,54 @@ def open_dir_at(dir_fd: Optional[int], name: str, *, create_mode: Optional[int] 
     return fd
 
 
+def open_home(home: str, home_root: str) -> int:
+    """A search descriptor of the directory ``home``, reached without following a symlink at it or at
+    any component below ``home_root`` (the admin's path, followed like any path an admin names).
+
+    A home outside ``home_root`` is reached through its parent (the directory service's path), the
+    home itself never through a link.  A link or non-directory on the way is a one-line refusal.
+    """
+    if not home.startswith("/") or os.path.normpath(home) != home:
+        raise SecurityError(f"home directory path {home!r} is not a normalised absolute path",
+                            "fix the user's home in the directory service (passwd/LDAP)")
+    root = os.path.normpath(home_root or "/")
+    prefix = root.rstrip("/") + "/"
+    if home.startswith(prefix):
+        base, parts = root, home[len(prefix):].split("/")
+    else:
+        base, parts = os.path.dirname(home), [os.path.basename(home)]
+    fd = os.open(base, O_SEARCH)
+    where = base.rstrip("/")
+    try:
+        for part in parts:
+            where = f"{where}/{part}"
+            try:
+                nxt = os.open(part, O_SEARCH | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if _is_link_error(exc, fd, part):
+                    raise SecurityError(f"refusing home {home}: {where} is a symbolic link",
+                                        "replace the link by the real directory; ood-k8s never writes "
+                                        "into a home through a link") from None
+                if isinstance(exc, NotADirectoryError):
+                    raise SecurityError(f"refusing home {home}: {where} is not a directory",
+                                        "move it away; ood-k8s then creates the home") from None
+                raise
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def walk_dirs(root: str, parts: list[str], *, create_mode: Optional[int] = None, uid: Optional[int] = None,
-              gid: Optional[int] = None) -> int:
+              gid: Optional[int] = None, root_fd: Optional[int] = None) -> int:
     """Open ``root`` (followed: an admin-controlled path) then each of ``parts`` below it without
-    following links, creating missing ones with ``create_mode``.  Returns the last descriptor."""
-    fd = os.open(root, O_SEARCH)
+    following links, creating missing ones with ``create_mode``.  Returns the last descriptor.
+
+    With ``root_fd`` (a descriptor of ``root`` the caller opened safely, e.g. :func:`open_home`) the
+    walk starts from a duplicate of it instead; the caller keeps and closes its own."""
+    fd = os.open(root, O_SEARCH) if root_fd is None else os.dup(root_fd)
     where = root
     try:
         for part in parts:

@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 from ood_k8s.core.errors import (
     AlreadyExists,
+    ConfigError,
     Conflict,
     Forbidden,
     Invalid,
@@ -33,7 +34,15 @@ from ood_k8s.core.errors import (
     Unauthorized,
     Unavailable,
 )
-from ood_k8s.core.http import Connection, describe_oserror, percent, query_string, server_address
+from ood_k8s.core.http import (
+    Connection,
+    describe_oserror,
+    is_tls_failure,
+    percent,
+    proxy_for,
+    query_string,
+    server_address,
+)
 from ood_k8s.core.vocab import FIELD_MANAGER, PRODUCT
 
 
@@ -110,13 +119,22 @@ def _segment(value: str) -> str:
 
 
 class KubeClient:
-    """Kubernetes API client. Thread safe: each thread keeps its own keep-alive connection."""
+    """Kubernetes API client. Thread safe: each thread keeps its own keep-alive connection.
+
+    ``ca_setting`` names, in messages, the setting an admin edits to fix the CA (the site config's
+    key, or a kubeconfig's ``certificate-authority``); ``server_name`` and ``proxy_url`` are a
+    kubeconfig's ``tls-server-name`` and ``proxy-url`` (the environment's proxy otherwise)."""
 
     def __init__(self, server: str, *, token: Optional[Union[Callable[[bool], str], str]] = None,
                  ca_file: Optional[str] = None, ca_data: Optional[bytes] = None, insecure: bool = False,
                  client_cert: Optional[tuple[str, str]] = None, timeout: float = 10.0, retries: int = 4,
-                 field_manager: str = FIELD_MANAGER, sleep: Callable[[float], None] = time.sleep) -> None:
+                 field_manager: str = FIELD_MANAGER, sleep: Callable[[float], None] = time.sleep,
+                 ca_setting: str = "cluster.certificate_authority", server_name: Optional[str] = None,
+                 proxy_url: str = "") -> None:
         self._https, self._host, self._port, self._base = server_address(server)
+        self.ca_setting = ca_setting
+        self._server_name = server_name
+        self._proxy = proxy_for(self._https, self._host, proxy_url)
         self.server = server.rstrip("/")
         self._token = (lambda refresh=False: token) if isinstance(token, str) or token is None else token
         self.timeout = timeout
@@ -128,13 +146,7 @@ class KubeClient:
         self.round_trips = 0
         self._ssl: Optional[ssl.SSLContext] = None
         if self._https:
-            ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data.decode() if ca_data else None)
-            if insecure:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if client_cert:
-                ctx.load_cert_chain(*client_cert)
-            self._ssl = ctx
+            self._ssl = _tls_context(ca_file, ca_data, insecure, client_cert, ca_setting)
 
     # --- transport ---------------------------------------------------------------------------
 
@@ -143,7 +155,8 @@ class KubeClient:
         ident = _thread.get_ident()
         conn = self._connections.get(ident)
         if conn is None:
-            conn = self._connections[ident] = Connection(self._host, self._port, self._ssl, self.timeout)
+            conn = self._connections[ident] = Connection(self._host, self._port, self._ssl, self.timeout,
+                                                         self._server_name, self._proxy)
         return conn
 
     def _drop_connection(self) -> None:
@@ -189,13 +202,15 @@ class KubeClient:
             try:
                 status, resp_headers, data = self._send(method, url, payload, headers)
             except OSError as exc:
-                # A POST is retried only when it cannot have reached the server.
+                # A POST is retried only when it cannot have reached the server; a certificate or
+                # a server without TLS is the same on every try.
                 safe = method in _IDEMPOTENT or isinstance(exc, (ConnectionRefusedError, socket.gaierror))
-                if attempt < self.retries and safe:
+                if attempt < self.retries and safe and not is_tls_failure(exc):
                     self._sleep(self._backoff(attempt, None))
                     attempt += 1
                     continue
-                raise Unavailable(f"cannot reach the Kubernetes API at {self.server}: {describe_oserror(exc)}")\
+                what, hint = describe_oserror(exc, self.ca_setting)
+                raise Unavailable(f"cannot reach the Kubernetes API at {self.server}: {what}", hint or None)\
                     from None
             if status == 401 and not refreshed:
                 refreshed = True  # the token may have expired in flight; ask for a fresh one once
@@ -297,6 +312,59 @@ class KubeClient:
         review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                   "spec": {"resourceAttributes": attrs}}
         return bool(self.create(review).get("status", {}).get("allowed"))
+
+
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+
+
+def ca_problem(path: str, setting: str = "cluster.certificate_authority") -> Optional[str]:
+    """Why the CA file ``path`` cannot be used (None: it can): missing, unreadable, or no PEM certificate."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)
+    except OSError as exc:
+        return f"{setting}: cannot read {path}: {(exc.strerror or str(exc)).lower()}"
+    if _PEM_BEGIN not in data:
+        return f"{setting}: {path} holds no PEM certificate (expected '-----BEGIN CERTIFICATE-----')"
+    try:
+        ssl.create_default_context(cadata=data.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError):
+        return f"{setting}: {path} is not a valid PEM certificate"
+    return None
+
+
+def read_ca(path: str, setting: str = "cluster.certificate_authority") -> bytes:
+    """The CA file's bytes; a ConfigError naming ``setting`` when it is missing, unreadable or not PEM."""
+    problem = ca_problem(path, setting)
+    if problem:
+        raise ConfigError(problem, "fix the file or the setting; 'ood-k8s config check' checks it")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _tls_context(ca_file: Optional[str], ca_data: Optional[bytes], insecure: bool,
+                 client_cert: Optional[tuple[str, str]], ca_setting: str) -> ssl.SSLContext:
+    """The TLS context; a CA or client certificate that cannot be used is a ConfigError naming its setting."""
+    try:
+        ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_data.decode("ascii", "replace") if ca_data
+                                         else None)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        why = "no PEM certificate in it" if isinstance(exc, (ssl.SSLError, ValueError)) else \
+            " ".join(str(getattr(exc, "strerror", None) or exc).split()).lower()
+        shown = ca_file or "inline certificate-authority-data"
+        raise ConfigError(f"cannot use the CA {shown} ({ca_setting}): {why}",
+                          f"ask your administrator to fix {ca_setting} ('ood-k8s config check' checks it)") from None
+    if insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        try:
+            ctx.load_cert_chain(*client_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot use the client certificate {client_cert[0]}: "
+                              f"{getattr(exc, 'strerror', None) or 'not a PEM certificate and key'}",
+                              "fix client-certificate and client-key in the kubeconfig") from None
+    return ctx
 
 
 def _error(status: int, data: bytes, method: str, path: str) -> KubeError:

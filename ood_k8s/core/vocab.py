@@ -32,6 +32,7 @@ UID_ANNOTATION = KEY_PREFIX + "uid"
 GID_ANNOTATION = KEY_PREFIX + "gid"
 GIDS_ANNOTATION = KEY_PREFIX + "supplemental-gids"  # comma-separated, sorted, e.g. "30001,30002"; "" for none
 HOME_ANNOTATION = KEY_PREFIX + "home"  # the one hostPath the guard allows (storage.mode hostpath)
+PROFILES_ANNOTATION = KEY_PREFIX + "profiles"  # comma-separated profiles the user is entitled to (the guard reads it)
 LAST_RUN_ANNOTATION = KEY_PREFIX + "last-hook-run"
 HASH_ANNOTATION = KEY_PREFIX + "desired-state"
 OBJECTS_ANNOTATION = KEY_PREFIX + "provisioned-objects"

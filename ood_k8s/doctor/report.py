@@ -59,6 +59,7 @@ class Context:
     clock: Callable[[], float] = time.time
     given: dict[str, Any] = field(default_factory=dict)  # clients passed in (tests), by CLIENTS name
     factories: dict[str, Callable[[Config], Any]] = field(default_factory=dict)
+    request_timeout: float = 5.0  # seconds per API request made for the doctor (see runner.DEADLINE)
 
     def client(self, name: str) -> Any:
         """The named client (``"cognito"``, ``"eks"``, ``"efs"``...), made on first use and then kept."""
@@ -71,10 +72,24 @@ class Context:
         return lambda: self.client(name)
 
 
+def summary(checks: Iterable[Check]) -> tuple[str, int]:
+    """The checklist's last line, and the exit code (1 if any check failed)."""
+    failed = sum(c.ok is False for c in checks)
+    return (f"{failed} problem{'s' if failed != 1 else ''} found" if failed else "no problems found"), \
+        1 if failed else 0
+
+
 def report(checks: Iterable[Check], ascii_only: bool = False) -> tuple[str, int]:
     """The checklist as text, and the exit code (1 if any check failed)."""
     checks = list(checks)
     lines = [line for c in checks for line in c.lines(ascii_only)]
-    failed = sum(c.ok is False for c in checks)
-    lines.append(f"{failed} problem{'s' if failed != 1 else ''} found" if failed else "no problems found")
-    return "\n".join(lines) + "\n", 1 if failed else 0
+    last, code = summary(checks)
+    lines.append(last)
+    return "\n".join(lines) + "\n", code
+
+
+def as_data(checks: Iterable[Check]) -> dict[str, Any]:
+    """The checklist as data, for ``-o json|yaml``."""
+    checks = list(checks)
+    return {"ok": not any(c.ok is False for c in checks),
+            "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks]}

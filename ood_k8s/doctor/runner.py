@@ -37,6 +37,7 @@ from typing import Any, Callable
 from ood_k8s.auth import checks as auth_checks
 from ood_k8s.cloud.aws import cognito_admin, efs, eks
 from ood_k8s.cluster import checks as cluster_checks
+from ood_k8s.cluster import isolation as cluster_isolation
 from ood_k8s.config import Config
 from ood_k8s.config import checks as config_checks
 from ood_k8s.core.identity import Identity
@@ -46,7 +47,8 @@ from ood_k8s.kubeconfig import checks as kubeconfig_checks
 from ood_k8s.storage import checks as storage_checks
 from ood_k8s.users import checks as user_checks
 
-__all__ = ["CLIENTS", "SITE_CHECKS", "USER_CHECKS", "Check", "Context", "Provider", "context", "report", "run"]
+__all__ = ["CLIENTS", "DEADLINE", "SITE_CHECKS", "USER_CHECKS", "Check", "Context", "Provider", "context", "next_step",
+           "report", "run"]
 
 
 # --- the registry: one line per provider, in the order they print ------------------------------------------
@@ -57,6 +59,7 @@ SITE_CHECKS: list[Provider] = [
     config_checks.configuration,  # sets ctx.objects
     kubeconfig_checks.api,  # sets ctx.kube, ctx.reachable
     cluster_checks.cluster,
+    cluster_isolation.isolation,
     auth_checks.identity_provider,
     eks.identity_provider_checks,
     cluster_checks.gpu_capacity,
@@ -67,6 +70,7 @@ USER_CHECKS: list[Provider] = [
     user_checks.user,  # sets ctx.ident
     user_checks.namespace,
     kubeconfig_checks.user_kubeconfig,
+    user_checks.credential_command,
     auth_checks.user_tokens,
     storage_checks.home,
 ]
@@ -80,24 +84,57 @@ CLIENTS: dict[str, Callable[[Config], Any]] = {
 
 # --- all of it ------------------------------------------------------------------------------------------
 
+# The whole run ends within DEADLINE seconds; each API request within REQUEST_TIMEOUT, tried once
+# more at most -- a firewalled API (a socket that accepts and never answers) costs seconds, not a minute.
+DEADLINE = 60.0
+REQUEST_TIMEOUT = 5.0
+
+
 def context(cfg: Config, user: str | None = None, *, kube: KubeClient | None = None,
             lookup: Callable[[str], Identity] | None = None, clock: Callable[[], float] = time.time,
-            **clients: Any) -> Context:
+            request_timeout: float = REQUEST_TIMEOUT, **clients: Any) -> Context:
     """A fresh context for one run; ``clients`` are ready clients by :data:`CLIENTS` name."""
     unknown = set(clients) - set(CLIENTS)
     if unknown:
         raise TypeError(f"unknown doctor clients {sorted(unknown)}: known are {sorted(CLIENTS)}")
-    return Context(cfg, user, kube=kube, lookup=lookup, clock=clock, given=dict(clients), factories=dict(CLIENTS))
+    return Context(cfg, user, kube=kube, lookup=lookup, clock=clock, given=dict(clients), factories=dict(CLIENTS),
+                   request_timeout=min(request_timeout, cfg.cluster.request_timeout))
 
 
 def run(cfg: Config, user: str | None = None, *, kube: KubeClient | None = None,
         lookup: Callable[[str], Identity] | None = None, clock: Callable[[], float] = time.time,
+        on_check: Callable[[Check], None] | None = None, deadline: float = DEADLINE,
+        request_timeout: float = REQUEST_TIMEOUT, timer: Callable[[], float] = time.monotonic,
         **clients: Any) -> list[Check]:
-    """Every check, in registry order.  Clients default to the provisioner kubeconfig and the
-    :data:`CLIENTS` factories (made only when a check needs them); ``clients`` passes ready ones
-    by name (``cognito=``, ``eks=``, ``efs=``)."""
-    ctx = context(cfg, user, kube=kube, lookup=lookup, clock=clock, **clients)
-    checks = [c for provider in SITE_CHECKS for c in provider(ctx)]
-    if user:
-        checks += [c for provider in USER_CHECKS for c in provider(ctx)]
+    """Every check, in registry order, each handed to ``on_check`` as soon as it is made (the CLI
+    prints it then).  Providers not started within ``deadline`` seconds are reported skipped.
+    Clients default to the provisioner kubeconfig and the :data:`CLIENTS` factories (made only
+    when a check needs them); ``clients`` passes ready ones by name (``cognito=``, ``eks=``, ``efs=``)."""
+    ctx = context(cfg, user, kube=kube, lookup=lookup, clock=clock, request_timeout=request_timeout, **clients)
+    providers = SITE_CHECKS + (USER_CHECKS if user else [])
+    end = timer() + deadline
+    checks: list[Check] = []
+    for i, provider in enumerate(providers):
+        if timer() > end:
+            left = ", ".join(p.__name__ for p in providers[i:])
+            made = [Check("deadline", False, f"doctor stopped after {deadline:.0f}s; not run: {left}",
+                          "fix what failed above (an unreachable API or AWS endpoint is the usual cause), "
+                          "then run ood-k8s doctor again")]
+        else:
+            made = provider(ctx)
+        for check in made:
+            checks.append(check)
+            if on_check is not None:
+                on_check(check)
+        if made and made[-1].name == "deadline":
+            break
     return checks
+
+
+def next_step(checks: list[Check]) -> str:
+    """What to do after the checklist: one line."""
+    failed = [c for c in checks if c.ok is False]
+    if not failed:
+        return "next: log in to the portal as a test user and start a session (ood-k8s doctor --user NAME checks them)"
+    return (f"next: fix '{failed[0].name}' first (later problems often follow from it), then run "
+            "ood-k8s doctor again; docs/install.md has each step")

@@ -9,14 +9,13 @@ import os
 import re
 import stat
 
-import yaml
-
 from ood_k8s.config import Config
 from ood_k8s.core import fsutil
 from ood_k8s.core.errors import OodK8sError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.kube import KubeClient
 from ood_k8s.doctor.report import Check, Context, one_line
+from ood_k8s.kubeconfig import untrusted
 from ood_k8s.kubeconfig.clients import as_provisioner
 from ood_k8s.kubeconfig.user import MAX_KUBECONFIG, entry_name
 
@@ -42,13 +41,34 @@ def check_api(kube: KubeClient, cfg: Config) -> tuple[Check, bool]:
 def api(ctx: Context) -> list[Check]:
     """Doctor provider: the provisioner's kubeconfig and the API; sets ``ctx.kube`` and ``ctx.reachable``."""
     if ctx.kube is None:
+        unreadable = _unreadable(ctx.cfg.cluster.provisioner_kubeconfig)
+        if unreadable:
+            return [unreadable]
         try:
-            ctx.kube = as_provisioner(ctx.cfg)
+            ctx.kube = as_provisioner(ctx.cfg, timeout=ctx.request_timeout, retries=min(ctx.cfg.cluster.retries, 1))
         except OodK8sError as err:
             return [Check("Kubernetes API", False, one_line(err),
-                          "create cluster.provisioner_kubeconfig for the provisioner identity")]
+                          "fix cluster.provisioner_kubeconfig (docs/install.md: the provisioner identity)")]
     check, ctx.reachable = check_api(ctx.kube, ctx.cfg)
     return [check]
+
+
+def _unreadable(path: str) -> Check | None:
+    """The provisioner kubeconfig is missing, or root-only and we are not root: say which."""
+    title = "Kubernetes API"
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return Check(title, False, f"cannot read kubeconfig {path}: it is missing (cluster.provisioner_kubeconfig)",
+                     "create it for the provisioner identity (docs/install.md: EKS access entry, "
+                     "aws eks update-kubeconfig)")
+    except PermissionError:
+        return Check(title, False, f"cannot read kubeconfig {path} as uid {os.geteuid()}: permission denied",
+                     "run as root (sudo ood-k8s doctor): the provisioner kubeconfig is root-only")
+    if not os.access(path, os.R_OK):
+        return Check(title, False, f"cannot read kubeconfig {path} as uid {os.geteuid()}: permission denied",
+                     "run as root (sudo ood-k8s doctor): the provisioner kubeconfig is root-only")
+    return None
 
 
 def _read(home: str, parts: list[str], path: str) -> tuple[bytes | None, os.stat_result | None] | Check:
@@ -90,10 +110,12 @@ def check_kubeconfig(cfg: Config, ident: Identity) -> Check:
     if st.st_uid != ident.uid or stat.S_IMODE(st.st_mode) & 0o077:
         return Check(title, False, f"{path}: owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}",
                      f"chown {ident.uid} {path}; chmod 0600 {path}")
-    try:
-        kc = yaml.safe_load(data) or {}
-    except yaml.YAMLError:
-        return Check(title, False, f"{path} is not valid YAML", fix)
+    try:  # the user's file: parsed as the user, anchors refused, bounded (issue 13)
+        kc = untrusted.parse_as_user(ident, path, data) or {}
+    except OodK8sError as err:
+        return Check(title, False, one_line(err), err.hint)
+    if not isinstance(kc, dict):
+        return Check(title, False, f"{path} is not a valid kubeconfig", fix)
     text = data.decode("utf-8", "replace")
     if "client-secret" in text or "auth-provider" in text:
         return Check(title, False, f"{path} holds a legacy auth-provider entry or a client secret",

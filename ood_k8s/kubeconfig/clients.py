@@ -10,7 +10,7 @@
 
 import os
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 from ood_k8s.config import Config
 from ood_k8s.core.kube import KubeClient
@@ -34,10 +34,12 @@ def as_user(cfg: Config, username: str, *, sleep: Callable[[float], None] = time
 EXEC_CACHE_DIR = "/var/lib/ood-k8s/exec-cache"
 
 
-def as_provisioner(cfg: Config, *, sleep: Callable[[float], None] = time.sleep) -> KubeClient:
+def as_provisioner(cfg: Config, *, sleep: Callable[[float], None] = time.sleep,
+                   timeout: Optional[float] = None, retries: Optional[int] = None) -> KubeClient:
+    """``timeout``/``retries``: tighter than the config's (``ood-k8s doctor`` runs under a deadline)."""
     from ood_k8s.kubeconfig import read as kubeconfig
 
     c = cfg.cluster
     cache = EXEC_CACHE_DIR if os.geteuid() == 0 else None
-    return kubeconfig.client(c.provisioner_kubeconfig, None, timeout=c.request_timeout, retries=c.retries,
-                             exec_cache_dir=cache, sleep=sleep)
+    return kubeconfig.client(c.provisioner_kubeconfig, None, timeout=c.request_timeout if timeout is None else timeout,
+                             retries=c.retries if retries is None else retries, exec_cache_dir=cache, sleep=sleep)

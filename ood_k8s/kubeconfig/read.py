@@ -32,6 +32,8 @@ class Endpoint(NamedTuple):
     exec: Optional[dict[str, Any]] = None
     namespace: Optional[str] = None
     base_dir: str = "."
+    server_name: Optional[str] = None  # tls-server-name
+    proxy_url: str = ""  # proxy-url
 
     def __repr__(self) -> str:  # never a token in a log line or traceback
         return f"Endpoint(server={self.server!r}, namespace={self.namespace!r})"
@@ -91,6 +93,8 @@ def resolve(kc: dict[str, Any], context: Optional[str] = None, path: str = "<kub
         exec=user.get("exec"),
         namespace=ctx.get("namespace"),
         base_dir=base,
+        server_name=cluster.get("tls-server-name") or None,
+        proxy_url=str(cluster.get("proxy-url") or ""),
     )
 
 
@@ -210,7 +214,9 @@ def client(path: str, context: Optional[str] = None, *, timeout: float = 10.0, r
         else:
             token = ExecPlugin(ep.exec, ep.server, exec_cache_dir)
     return KubeClient(ep.server, token=token, ca_file=ep.ca_file, ca_data=ep.ca_data, insecure=ep.insecure,
-                      client_cert=ep.client_cert, timeout=timeout, retries=retries, sleep=sleep)
+                      client_cert=ep.client_cert, timeout=timeout, retries=retries, sleep=sleep,
+                      ca_setting=f"the certificate-authority of {path}", server_name=ep.server_name,
+                      proxy_url=ep.proxy_url)
 
 
 def merge(existing: Optional[dict[str, Any]], *, name: str, cluster: dict[str, Any], user: dict[str, Any],

@@ -25,12 +25,11 @@ values JSON cannot hold (a YAML date, say) keep a rewritten file YAML.
 import base64
 import json
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ood_k8s.core import fsutil
 from ood_k8s.core.errors import ConfigError, OodK8sError, SecurityError, UsageError
 from ood_k8s.core.vocab import COMMAND, EXEC_API
-from ood_k8s.render import yamlsafe
 
 if TYPE_CHECKING:
     from ood_k8s.config import Config
@@ -85,12 +84,9 @@ def _cluster_from_config(cfg: "Config") -> Dict[str, Any]:
     if c.server:
         ca = None
         if c.certificate_authority:
-            try:
-                with open(c.certificate_authority, "rb") as fh:
-                    ca = fh.read()
-            except OSError as exc:
-                raise ConfigError(f"cannot read cluster.certificate_authority {c.certificate_authority}: "
-                                  f"{exc.strerror}", "fix the path") from None
+            from ood_k8s.core.kube import read_ca  # refuses a missing, unreadable or non-PEM CA in one line
+
+            ca = read_ca(c.certificate_authority)
         return cluster_entry(c.server, ca)
     from ood_k8s.kubeconfig import read as kubeconfig
 
@@ -118,6 +114,14 @@ def desired(existing: Optional[Dict[str, Any]], cfg: "Config", username: str, na
 # --- run as the user (in a child that dropped privileges) -----------------------------------------
 
 
+class Written(NamedTuple):
+    """What :func:`write_checked` did: whether the file changed, and why the user's kubectl would
+    fail to run the credential command ("" when the user can run it)."""
+
+    changed: bool
+    command_problem: str
+
+
 def _signature(dir_fd: int, name: str) -> Optional[Tuple[int, int, int]]:
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -126,49 +130,64 @@ def _signature(dir_fd: int, name: str) -> Optional[Tuple[int, int, int]]:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _read_as_user(home: str, parts: List[str]) -> Tuple[Optional[bytes], Optional[Tuple[int, int, int]]]:
+def _read_as_user(home: str, home_root: str, parts: List[str]) -> Tuple[Any, Any, Optional[Tuple[int, int, int]]]:
+    """``(kind, content, signature)``: kind "none" (no file), "json" (content parsed: JSON is
+    bounded by the size and has no aliases) or "yaml" (content still the bytes, to be parsed by
+    :func:`_parse_yaml_as_user`).  Runs as the user; the home is reached without following a link."""
+    home_fd = fsutil.open_home(home, home_root)
     try:
-        fd = fsutil.walk_dirs(home, parts[:-1])
-    except FileNotFoundError:
-        if not os.path.isdir(home):
-            raise
-        return None, None  # no ~/.kube yet
+        try:
+            fd = fsutil.walk_dirs(home, parts[:-1], root_fd=home_fd)
+        except FileNotFoundError:
+            return "none", None, None  # no ~/.kube yet
+    finally:
+        os.close(home_fd)
     try:
         where = os.path.join(home, *parts)
         data = fsutil.read_at(fd, parts[-1], MAX_KUBECONFIG, where=where)
-        return data, _signature(fd, parts[-1]) if data is not None else None
+        if data is None:
+            return "none", None, None
+        signature = _signature(fd, parts[-1])
     finally:
         os.close(fd)
+    if not data.strip():
+        return "json", None, signature
+    try:
+        return "json", json.loads(data), signature
+    except (ValueError, RecursionError):
+        return "yaml", data, signature
 
 
-def _write_as_user(home: str, parts: List[str], data: bytes, expected: Optional[Tuple[int, int, int]]) -> bool:
-    fd = fsutil.walk_dirs(home, parts[:-1], create_mode=0o700)
+def _write_as_user(home: str, home_root: str, parts: List[str], data: bytes,
+                   expected: Optional[Tuple[int, int, int]], command: str) -> Tuple[bool, str]:
+    home_fd = fsutil.open_home(home, home_root)
+    try:
+        fd = fsutil.walk_dirs(home, parts[:-1], create_mode=0o700, root_fd=home_fd)
+    finally:
+        os.close(home_fd)
     try:
         if _signature(fd, parts[-1]) != expected:
-            return False  # changed since we read it: the caller merges again
+            return False, ""  # changed since we read it: the caller merges again
         fsutil.atomic_write_at(fd, parts[-1], data, 0o600, where=os.path.join(home, *parts))
-        return True
     finally:
         os.close(fd)
+    return True, command_problem(command)
 
 
-def _parse(data: bytes) -> Any:
-    """The file's content, or None if it is not YAML (nor JSON).
-
-    JSON is tried first: the file ood-k8s writes is then compared without importing PyYAML (~14 ms
-    of the login hook).  kubectl and client-go read JSON kubeconfigs as they do YAML; a file the user
-    or kubectl wrote in YAML is read as YAML.
-    """
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
-        pass
-    import yaml
-
-    try:
-        return yamlsafe.load(data)
-    except yaml.YAMLError:
-        return None
+def command_problem(command: str) -> str:
+    """Why the calling user cannot run ``command`` ("" if they can): the first directory on its path
+    they may not search, or the file itself.  Call it as the user (in the dropped child)."""
+    if os.access(command, os.X_OK):
+        return ""
+    where = "/"
+    for part in [p for p in os.path.dirname(command).split("/") if p]:
+        where = os.path.join(where, part)
+        if not os.access(where, os.X_OK):
+            return f"the directory {where} is not searchable by the user (chmod o+x {where}, or install " \
+                   "ood-k8s where users can run it and set auth.credential_command)"
+    if not os.path.exists(command):
+        return f"{command} does not exist (install ood-k8s there or fix auth.credential_command)"
+    return f"{command} is not executable by the user (chmod a+rx {command})"
 
 
 def _serialise(kc: Dict[str, Any]) -> bytes:
@@ -184,25 +203,42 @@ def _serialise(kc: Dict[str, Any]) -> bytes:
     return yaml.safe_dump(kc, default_flow_style=False, sort_keys=False).encode()
 
 
+def _existing(ident: "Identity", path: str, kind: str, content: Any) -> Optional[Dict[str, Any]]:
+    """The user's file as a mapping (None when absent or empty); parsed as the user when YAML."""
+    if kind == "yaml":
+        from ood_k8s.kubeconfig import untrusted
+
+        content = untrusted.parse_as_user(ident, path, content)
+    if kind == "none" or content is None:
+        return None
+    if not isinstance(content, dict):
+        raise UsageError(f"{path} is not a valid kubeconfig, so ood-k8s leaves it alone",
+                         "fix it or move it away, then log in again")
+    return content
+
+
 def write(cfg: "Config", ident: "Identity", names: "UserNames") -> bool:
     """Merge our entry into the user's kubeconfig, as the user; True if the file changed."""
+    return write_checked(cfg, ident, names).changed
+
+
+def write_checked(cfg: "Config", ident: "Identity", names: "UserNames") -> Written:
+    """:func:`write`, also saying whether the user can run the credential command it names."""
     parts = fsutil.check_relative(cfg.users.kubeconfig, "users.kubeconfig")
     path = os.path.join(ident.home, *parts)
     cluster = _cluster_from_config(cfg)
     command = credential_command(cfg)
+    root = cfg.storage.home_root
     for _ in range(5):
-        data, signature = _as_user(ident, path, _read_as_user, ident.home, parts)
-        existing: Optional[Dict[str, Any]] = None
-        if data is not None and data.strip():
-            existing = _parse(data)
-            if not isinstance(existing, dict):
-                raise UsageError(f"{path} is not a valid kubeconfig, so ood-k8s leaves it alone",
-                                 "fix it or move it away, then log in again")
+        kind, content, signature = _as_user(ident, path, _read_as_user, ident.home, root, parts)
+        existing = _existing(ident, path, kind, content)
         merged = desired(existing, cfg, ident.username, names.namespace, cluster, command)
         if existing is not None and merged == existing:
-            return False
-        if _as_user(ident, path, _write_as_user, ident.home, parts, _serialise(merged), signature):
-            return True
+            return Written(False, "")
+        changed, problem = _as_user(ident, path, _write_as_user, ident.home, root, parts, _serialise(merged),
+                                    signature, command)
+        if changed:
+            return Written(True, problem)
     raise UsageError(f"{path} kept changing while ood-k8s merged its entry", "log in again")
 
 

@@ -18,10 +18,10 @@ first writes the answer; the other never writes.
 
 import _thread  # threading's primitives without importing threading (~2 ms of every poll)
 import os
-import signal
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
+from ood_k8s.core.alarm import Alarm
 from ood_k8s.core.errors import Unavailable
 
 
@@ -45,32 +45,28 @@ class Deadline:
         self.what = what  # "the cluster", as in "... did not answer within 5 s"
         self.grace = min(2.0, self.seconds) if grace is None else grace
         self.last_words = last_words
-        self.expired = False
         self._output = _thread.allocate_lock()
-        self._previous: Any = None
+        self._alarm = Alarm(self.seconds, lambda: Unavailable(
+            self.message(), "the cluster may be overloaded or unreachable; try again in a minute"))
 
     def message(self) -> str:
         return f"{self.what} did not answer within {self.seconds:g} s"
 
+    @property
+    def expired(self) -> bool:
+        return self._alarm.expired
+
     def start(self) -> None:
-        self._previous = signal.signal(signal.SIGALRM, self._expire)
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._alarm.arm()
         _thread.start_new_thread(self._watchdog, ())
 
     def stop(self) -> None:
         """No SIGALRM after this returns (the watchdog stays: it still guards writing the answer)."""
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        if self._previous is not None:
-            signal.signal(signal.SIGALRM, self._previous)
-            self._previous = None
+        self._alarm.disarm()
 
     def own_output(self) -> None:
         """Take the right to answer; blocks for good if the watchdog took it (it is ending the process)."""
         self._output.acquire()
-
-    def _expire(self, signum: int, frame: Any) -> None:
-        self.expired = True
-        raise Unavailable(self.message(), "the cluster may be overloaded or unreachable; try again in a minute")
 
     def _watchdog(self) -> None:
         time.sleep(self.seconds + self.grace)

@@ -36,9 +36,9 @@ import os
 import sys
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
+from ood_k8s.agent import client as agent
 from ood_k8s.core.errors import NotFound, SecurityError, Unavailable, UsageError
 from ood_k8s.core.process import exit_now, read_argv, run_guarded
-from ood_k8s.ood import endnote
 from ood_k8s.ood.deadline import Deadline, LastWords
 
 VERBS = {"submit.py": "submit", "get_info.py": "info", "delete.py": "delete", "hold.py": "hold",
@@ -165,7 +165,10 @@ def _submit(req: Request, adapter: Any) -> str:
 def _info(req: Request, adapter: Any) -> str:
     if req.job_id:
         info = adapter.info(req.job_id)
-        endnote.record(info, req.ident)
+        if info.status == "completed":  # only a poll that sees the end leaves a note: import it then
+            from ood_k8s.ood import endnote
+
+            endnote.record(info, req.ident)
         infos = [info] if info.native.get("found", True) else []  # [] is how PSI/J says "gone"
     else:
         infos = adapter.info_all()
@@ -227,17 +230,24 @@ def _answer(req: Request, body: Callable[[], str], deadline: Deadline) -> str:
 def run(args: Sequence[str]) -> int:
     req = parse(args)
     from ood_k8s import config
-    from ood_k8s.kubeconfig import clients as connect
-    from ood_k8s.sessions.adapter import Adapter
 
     cfg = config.load(req.config_path)
     ident = req.ident
     if ident.uid < cfg.users.min_uid:
         raise SecurityError(f"'{ident.username}' (uid {ident.uid}) is a system account without sessions",
                             "run ood-k8s-psij as the portal user (administrators: add --user NAME)")
+    if req.verb == "info" and cfg.agent.enabled:  # the agent's cache, when it answers fresh; else the API
+        cached = agent.psij_info(cfg.agent, req.job_id, ident, req.admin)
+        if cached is not None:
+            sys.stdout.write(cached)
+            sys.stdout.flush()
+            return 0
     deadline = deadline_for(req, cfg)
 
     def body() -> str:
+        from ood_k8s.kubeconfig import clients as connect
+        from ood_k8s.sessions.adapter import Adapter
+
         adapter = Adapter(cfg, ident, connect.as_user(cfg, ident.username))
         return _BODIES[req.verb](req, adapter)
 
@@ -250,6 +260,11 @@ def run(args: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # as the other entry points answer it
+        from ood_k8s import __version__
+
+        print(f"ood-k8s-psij {__version__}")
+        return 0
     return run_guarded("ood-k8s-psij", lambda: run(args))
 
 

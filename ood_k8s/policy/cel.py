@@ -20,7 +20,8 @@ from typing import Any
 from ood_k8s.config import Config
 from ood_k8s.core import vocab
 from ood_k8s.core.errors import RenderError
-from ood_k8s.policy import access, volumes
+from ood_k8s.policy import access, pods, volumes
+from ood_k8s.sessions import lifetime
 
 _CEL_PLAIN = frozenset(string.ascii_letters + string.digits + " ._/@:+=,~-")
 # {slug} is the user label the hook puts on the namespace (names.UserNames.slug); '' when it is missing.
@@ -156,4 +157,53 @@ def admission_rules(cfg: Config) -> dict[str, Any]:
         "volume_kinds_message": _volume_kinds_message(cfg),
         "claims_message": ("the only claims a session may mount are " + ", ".join(allowed)) if allowed
         else "sessions may not mount persistent volume claims on this site",
+    }
+
+
+# --- where a session may run, at what priority, for how long ----------------------------------------------
+
+
+def cel_string_map(values: dict[str, str]) -> str:
+    """A CEL map literal of strings (keys and values quoted by :func:`cel_string`)."""
+    return "{" + ", ".join(f"{cel_string(k)}: {cel_string(v)}" for k, v in values.items()) + "}"
+
+
+def _entitled(profile: str) -> str:
+    """CEL: whether the namespace's user is entitled to ``profile`` (a CEL string expression)."""
+    return f"(',' + variables.profiles + ',').matches(',' + {profile} + ',')"
+
+
+def pod_rules(cfg: Config) -> dict[str, Any]:
+    """The guard's scheduling rules (:mod:`ood_k8s.policy.pods`): the allowed priority and runtime classes,
+    the safe sysctls, the walltime ceiling, the GPU resources, each profile's placement and node pool, and
+    whether ``supplementalGroupsPolicy: Strict`` is required.  Homogeneous CEL literals only (the API
+    server's type checker joins a literal's element types)."""
+    places = {p.name: pods.placement(p) for p in cfg.profiles}
+    gpu = {name: place for name, place in places.items() if place[1]}
+    return {
+        "profiles_expr": _recorded(vocab.PROFILES_ANNOTATION, "^[a-z0-9-]+(,[a-z0-9-]+)*$"),
+        "priority_classes": cel_list([cel_string(c) for c in pods.priority_classes(cfg.profiles)]),
+        "runtime_classes": cel_list([cel_string(c) for c in pods.runtime_classes(cfg.profiles)]),
+        "safe_sysctls": cel_list([cel_string(s) for s in pods.SAFE_SYSCTLS]),
+        "max_walltime": lifetime.ceiling(cfg.jobs),
+        "gpu_resources": cel_list([cel_string(r) for r in pods.gpu_resources(cfg.profiles)]),
+        "gpu_profiles": cel_list([cel_string(name) for name in gpu]),
+        "gpu_selectors": "{" + ", ".join(f"{cel_string(name)}: {cel_string_map(selector)}"
+                                         for name, (selector, _) in gpu.items()) + "}",
+        "gpu_resource_of": cel_string_map({name: resource for name, (_, resource) in gpu.items()}),
+        "node_pools": "{" + ", ".join(f"{cel_string(pool)}: {cel_list([cel_string(n) for n in names])}"
+                                      for pool, names in pods.node_pools(cfg.profiles).items()) + "}",
+        "gpu_pools": cel_list([cel_string(p.node_pool) for p in cfg.profiles if p.node_pool and p.gpu.max > 0]),
+        "nodepool_key": cel_string(vocab.KARPENTER_NODEPOOL_LABEL),
+        "entitled_gpu_placement": ("(!variables.wantsGpu && size(variables.gpuAsked) == 0) || "
+                                   "variables.gpuProfiles.exists(p, " + _entitled("p") +
+                                   " && variables.gpuSelectors[p].all(k, k in variables.nodeSelector && "
+                                   "variables.nodeSelector[k] == variables.gpuSelectors[p][k]) && "
+                                   "variables.gpuAsked.all(r, r == variables.gpuResourceOf[p]))"),
+        "entitled_pool": ("!(variables.nodepoolKey in variables.nodeSelector) || "
+                          "!(variables.nodeSelector[variables.nodepoolKey] in variables.nodePools) || "
+                          "variables.nodePools[variables.nodeSelector[variables.nodepoolKey]].exists(p, "
+                          + _entitled("p") + ")"),
+        "strict_groups": pods.strict_groups_required(cfg),
+        "profiles_annotation": vocab.PROFILES_ANNOTATION,
     }

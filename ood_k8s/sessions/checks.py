@@ -156,10 +156,11 @@ def memory_quantity(value: Any, path: str) -> tuple[str, Decimal]:
     try:
         amount = parse_quantity(out)
     except ValueError:
-        hint = None
         if re.match(r"^\d+(\.\d+)?\s*[KMGTPE]?[Bb]$", out) or re.match(r"^\d+\s+\w+$", out):
-            hint = "use Kubernetes units such as 4Gi or 512Mi (not '4GB' or '4 G')"
-        raise bad(path, value, "a memory size such as 4Gi or 512Mi", hint) from None
+            # Said once: what is wrong, then the units to use instead.
+            raise UsageError(f"{path}: got '{show(value)}', which is not a Kubernetes memory size",
+                             "use Kubernetes units such as 4Gi or 512Mi (not '4GB' or '4 G')") from None
+        raise bad(path, value, "a memory size such as 4Gi or 512Mi") from None
     if amount < 1024 * 1024:
         raise bad(path, value, "a memory size of at least 1Mi", "did you forget the unit (Gi, Mi)?")
     return out, amount

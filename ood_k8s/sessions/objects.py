@@ -181,6 +181,8 @@ def pod(spec: JobSpec, job_id: str) -> dict[str, Any]:
         pod_spec["priorityClassName"] = spec.priority_class
     if spec.runtime_class:
         pod_spec["runtimeClassName"] = spec.runtime_class
+    if spec.strict_groups:  # only the pod's own groups: the image's /etc/group may add none (guard-enforced)
+        pod_spec["securityContext"]["supplementalGroupsPolicy"] = "Strict"
     if spec.image_pull_secrets:
         pod_spec["imagePullSecrets"] = [{"name": n} for n in spec.image_pull_secrets]
     if spec.hold:

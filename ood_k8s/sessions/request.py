@@ -163,7 +163,7 @@ def parse_duration(value: Any) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise UsageError(f"attributes.duration: got {value!r}, expected seconds")
+        raise UsageError(f"the session's duration (walltime): got {value!r}, expected seconds")
     if isinstance(value, (int, float)):
         return int(value)
     text = str(value).strip()
@@ -178,7 +178,8 @@ def parse_duration(value: Any) -> int | None:
                 return parts[0] * 3600 + parts[1] * 60
         return int(float(text))
     except ValueError:
-        raise UsageError(f"attributes.duration: got '{text[:40]}', expected seconds or hh:mm:ss") from None
+        raise UsageError(f"the session's duration (walltime): got '{text[:40]}', expected seconds or "
+                         "hh:mm:ss") from None
 
 
 def strip_native_tokens(content: str, custom: dict[str, Any]) -> str:

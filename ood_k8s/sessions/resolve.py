@@ -35,7 +35,7 @@ from ood_k8s.core import names, shapes, vocab
 from ood_k8s.core.errors import NotEntitled, UsageError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.names import UserNames
-from ood_k8s.policy import access
+from ood_k8s.policy import access, pods
 from ood_k8s.policy import volumes as mount_policy
 from ood_k8s.sessions import checks, lifetime
 from ood_k8s.sessions import mounts as native_mounts
@@ -115,6 +115,7 @@ def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False,
     vols = volumes(cfg, ident, user, profile, native, script.content)
     ctrs = containers(cfg, ident, profile, native, raw_ctr, script)
     place = placement(profile, native, res.gpu_resource)
+    pods.check_placement(cfg.profiles, profile, place.node_selector, place.tolerations, res.gpus)
     meta = metadata(cfg, script, raw_ctr, ctrs.main.name, submit_host)
     run = entry(script, ctrs.main, ident, vols.mounts)
 
@@ -128,7 +129,8 @@ def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False,
         memory_limit=res.memory_limit, gpus=res.gpus, gpu_resource=res.gpu_resource,
         walltime=lifetime.pod_deadline(life), files=vols.files, volumes=vols.volumes, mounts=vols.mounts,
         init_mounts=vols.init_mounts, node_selector=place.node_selector, tolerations=place.tolerations,
-        affinity=place.affinity, priority_class=profile.priority_class, runtime_class=profile.runtime_class,
+        affinity=place.affinity, priority_class=pods.session_priority_class(profile),
+        runtime_class=profile.runtime_class, strict_groups=pods.strict_groups_required(cfg),
         shm_size=profile.shm_size, restart_policy=ctrs.restart_policy, image_pull_secrets=ctrs.image_pull_secrets,
         labels=meta.labels, annotations=meta.annotations, hold=bool(hold or script.submit_as_hold or token_hold),
         connection=cfg.cluster.connection, nodeport_host=cfg.cluster.nodeport_host, script_mode=run.script_mode,
@@ -162,11 +164,19 @@ def _gpu_request(profile: Profile, native: dict[str, Any], script: Script) -> tu
         gpu_resource = checks.text(native["gpu_type"], "native.gpu_type", max_len=253)
         if not shapes.is_qualified_name(gpu_resource) or "/" not in gpu_resource:
             raise bad("native.gpu_type", gpu_resource, "an extended resource name such as nvidia.com/gpu")
-    if native.get("gpus") is not None:
-        return checks.whole(native["gpus"], "native.gpus", 0, 64), gpu_resource
-    if script.gpus_per_node is not None:
-        return checks.whole(script.gpus_per_node, "gpus_per_node", 0, 64), gpu_resource
+    asked = native.get("gpus") if native.get("gpus") is not None else script.gpus_per_node
+    if asked is not None:
+        # Bounded by the profile (below), not by a number the user never chose: no internal key names.
+        try:
+            return checks.whole(asked, "GPUs", 0, 1 << 20), gpu_resource
+        except UsageError:
+            raise UsageError(f"GPUs: got '{checks.show(asked)}', expected a whole number",
+                             _gpu_limit(profile.gpu.max)) from None
     return profile.gpu.default, gpu_resource
+
+
+def _gpu_limit(top: int) -> str:
+    return f"this profile allows at most {top} GPU{'' if top == 1 else 's'}"
 
 
 def _cpu_memory(cfg: Config, profile: Profile, raw_ctr: dict[str, Any], script: Script) -> tuple[str, str, str, str]:
@@ -213,8 +223,7 @@ def resources(cfg: Config, ident: Identity, profile: Profile, native: dict[str, 
             offered = [p.name for p in access.usable_profiles(cfg.profiles, ident) if p.gpu.max > 0]
             raise NotEntitled(f"profile '{profile.name}' has no GPUs but {gpus} were asked for",
                               f"choose a GPU profile ({', '.join(offered) or 'none available to you'})")
-        raise NotEntitled(f"{gpus} GPUs is more than profile '{profile.name}' allows",
-                          f"ask for at most {profile.gpu.max}")
+        raise NotEntitled(f"{gpus} GPUs is more than profile '{profile.name}' allows", _gpu_limit(profile.gpu.max))
     return Resources(cpu_req, cpu_lim, mem_req, mem_lim, gpus, gpu_resource)
 
 

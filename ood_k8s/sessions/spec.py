@@ -72,6 +72,7 @@ class JobSpec:
     affinity: dict[str, Any] = field(default_factory=dict)
     priority_class: str = ""
     runtime_class: str = ""
+    strict_groups: bool = False             # supplementalGroupsPolicy Strict (policy.pods.strict_groups_required)
     shm_size: str = ""
     restart_policy: str = "Never"
     image_pull_secrets: list[str] = field(default_factory=list)

@@ -132,6 +132,22 @@ class HomeBackend(Protocol):
         """Cross-key problems of the configuration with this mode, one line each."""
 
 
+class NothingToProvision:
+    """The part of a backend whose home the site made (or that has none): the provisioner renders,
+    plans and makes nothing for it."""
+
+    def volume_objects(self, cfg: Config, ident: Identity, names: UserNames, volume_id: str) -> Objects:
+        return []
+
+    def plan(self, cfg: Config, ident: Identity, names: UserNames,
+             known: Mapping[str, str]) -> Tuple[Objects, List[str]]:
+        return [], []
+
+    def provision(self, cfg: Config, ident: Identity, names: UserNames, known: Mapping[str, str],
+                  cloud: Any) -> StorageResult:
+        return StorageResult()
+
+
 # --- the registry --------------------------------------------------------------------------------
 
 # storage.mode -> "module:attribute" of its backend, imported on first use (or the backend itself).

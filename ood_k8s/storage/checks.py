@@ -36,14 +36,15 @@ def home_claim(kube: KubeClient, cfg: Config, ident: Identity, names: UserNames)
     """The user's home claim is bound, where the provisioner makes it (a static PV per user)."""
     if not storage.of(cfg).static_pv:
         return []
-    claim = storage.HOME_CLAIM
+    from ood_k8s.storage.static_pv import claim_finding  # the verdict 'storage check' prints, by construction
+
     try:
-        pvc = kube.get("PersistentVolumeClaim", claim, names.namespace)
+        pvc = kube.get_or_none("PersistentVolumeClaim", storage.HOME_CLAIM, names.namespace)
     except OodK8sError as err:
         return [Check("home claim", False, one_line(err), f"ood-k8s user setup {ident.username}")]
-    phase = (pvc.get("status") or {}).get("phase", "Pending")
-    return [Check("home claim", phase == "Bound", f"{names.namespace}/{claim}: {phase}",
-                  f"see 'ood-k8s storage check {ident.username}'")]
+    f = claim_finding(names, pvc)
+    return [Check("home claim", f.status != "error" and pvc is not None, f.pod,
+                  f.fix or f"ood-k8s user setup {ident.username}")]
 
 
 def home(ctx: Context) -> list[Check]:

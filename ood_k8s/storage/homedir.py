@@ -38,6 +38,7 @@ def _log() -> Any:
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+RACE_ATTEMPTS = 8  # looks at a home path someone keeps changing before ood-k8s refuses it
 MAX_DEPTH = 32  # of the skeleton tree; a deeper one is an admin mistake, not a home
 _CHUNK = 1 << 20
 
@@ -76,8 +77,15 @@ def _judge_existing(home: str, st: os.stat_result, ident: Identity) -> None:
 
 
 def would_create(ident: Identity, home_root: str) -> bool:
-    """Whether :func:`ensure_home` would create ``ident.home`` now (a dry run's question; no change)."""
-    return _components(ident.home, home_root) is not None and inspect(ident.home) is None
+    """Whether :func:`ensure_home` would create ``ident.home`` now (a dry run's question; no change).
+    Raises what :func:`ensure_home` would raise on the way (a missing ``home_root`` or parent), so a
+    dry run never promises what the real run then refuses."""
+    comps = _components(ident.home, home_root)
+    if comps is None or inspect(ident.home) is not None:
+        return False
+    with ExitStack() as stack:
+        _open_parent(ident.home, home_root, comps[:-1], stack)  # opens only: the real run's first step
+    return True
 
 
 def ensure_home(ident: Identity, home_root: str, skeleton_dir: str | None = None) -> bool:
@@ -97,25 +105,28 @@ def ensure_home(ident: Identity, home_root: str, skeleton_dir: str | None = None
     with ExitStack() as stack:
         parent = _open_parent(ident.home, home_root, comps[:-1], stack)
         name = comps[-1]
-        try:
-            _judge_existing(ident.home, os.stat(name, dir_fd=parent, follow_symlinks=False), ident)
-            return False
-        except FileNotFoundError:
-            pass
-        _check_parent(ident.home, parent)
-        try:
-            os.mkdir(name, 0o700, dir_fd=parent)
-        except FileExistsError:
-            # Someone made it between our look and our mkdir: judge what is there now.
-            _judge_existing(ident.home, os.stat(name, dir_fd=parent, follow_symlinks=False), ident)
-            return False
-        except OSError as exc:
-            raise OodK8sError(f"cannot create home {ident.home}: {exc.strerror}",
-                              "check that the home file system is mounted read-write on the portal") from None
-        _fill_new_home(ident, parent, name, skeleton_dir)
-        _log().info("created home %s for %s (uid %d, gid %d, mode 0700)", ident.home, ident.username,
-                     ident.uid, ident.gid)
-        return True
+        # Look, then mkdir; a failed mkdir means someone made something there in between, which may be
+        # gone again by the next look (a link planted and removed): look again, a bounded number of times.
+        for _ in range(RACE_ATTEMPTS):
+            try:
+                _judge_existing(ident.home, os.stat(name, dir_fd=parent, follow_symlinks=False), ident)
+                return False
+            except FileNotFoundError:
+                pass
+            _check_parent(ident.home, parent)
+            try:
+                os.mkdir(name, 0o700, dir_fd=parent)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise OodK8sError(f"cannot create home {ident.home}: {exc.strerror}",
+                                  "check that the home file system is mounted read-write on the portal") from None
+            _fill_new_home(ident, parent, name, skeleton_dir)
+            _log().info("created home %s for %s (uid %d, gid %d, mode 0700)", ident.home, ident.username,
+                         ident.uid, ident.gid)
+            return True
+    raise SecurityError(f"refusing home {ident.home}: something kept appearing and vanishing there while "
+                        "ood-k8s created it", f"check who can write to {os.path.dirname(ident.home)}")
 
 
 def _open_parent(home: str, home_root: str, comps: list[str], stack: ExitStack) -> int:
@@ -151,7 +162,13 @@ def _check_parent(home: str, parent: int) -> None:
 
 
 def _fill_new_home(ident: Identity, parent: int, name: str, skeleton_dir: str | None) -> None:
-    fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+    except OSError as exc:  # our directory was swapped or removed (only possible in a sticky parent)
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise
+        raise SecurityError(f"refusing home {ident.home}: it changed while being created",
+                            "check who can write to its parent directory") from None
     try:
         st = os.fstat(fd)
         if st.st_uid != os.geteuid():

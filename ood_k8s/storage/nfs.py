@@ -56,6 +56,11 @@ class NfsBackend(StaticPvBackend):
         from ood_k8s.storage import checks
 
         return [Check("home storage", True, f"NFS {ctx.cfg.storage.nfs.server} (checked per user with --user)"),
+                Check("NFS AUTH_SYS", None, "AUTH_SYS trusts the uid a client claims: sessions cannot reach NFS "
+                      "(NetworkPolicy blocks 2049 and 111; the guard blocks net.ipv4.ip_unprivileged_port_start), "
+                      "but any host or node that reaches the server can read and write every home",
+                      "export only to the node subnets with root_squash, keep other hosts off 2049, or use EFS "
+                      "access points (storage.mode efs) or sec=krb5"),
                 checks.home_root(ctx.cfg)]
 
 

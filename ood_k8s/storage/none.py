@@ -1,18 +1,18 @@
 # hot-path: imported by a one-shot entry point; stdlib only at import, NamedTuples, no postponed annotations
 """``storage.mode: none``: sessions get no home volume; nothing is made, kept or removed."""
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ood_k8s.config import Config
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.names import UserNames
-from ood_k8s.storage.backend import Finding, Objects, StorageResult
+from ood_k8s.storage.backend import Finding, NothingToProvision
 
 if TYPE_CHECKING:
     from ood_k8s.doctor.report import Check, Context
 
 
-class NoHome:
+class NoHome(NothingToProvision):
     """No home volume.  The base of :class:`~ood_k8s.storage.hostpath.HostPathBackend`, which also
     makes no object."""
 
@@ -29,17 +29,6 @@ class NoHome:
 
     def fingerprint(self, cfg: Config, ident: Identity) -> Dict[str, Any]:
         return {}
-
-    def volume_objects(self, cfg: Config, ident: Identity, names: UserNames, volume_id: str) -> Objects:
-        return []
-
-    def plan(self, cfg: Config, ident: Identity, names: UserNames,
-             known: Mapping[str, str]) -> Tuple[Objects, List[str]]:
-        return [], []
-
-    def provision(self, cfg: Config, ident: Identity, names: UserNames, known: Mapping[str, str],
-                  cloud: Any) -> StorageResult:
-        return StorageResult()
 
     def teardown(self, cfg: Config, ident: Identity, names: UserNames, client: Any, delete_data: bool,
                  cloud: Any) -> List[str]:

@@ -5,19 +5,19 @@ ood-k8s makes and removes nothing: it mounts the claim named by ``storage.pvc.cl
 ``storage check`` says whether it exists and is bound.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ood_k8s.config import Config
 from ood_k8s.core.errors import OodK8sError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.names import UserNames
-from ood_k8s.storage.backend import Finding, Objects, StorageResult, claim_volume, home_claim_name
+from ood_k8s.storage.backend import Finding, NothingToProvision, claim_volume, home_claim_name
 
 if TYPE_CHECKING:
     from ood_k8s.doctor.report import Check, Context
 
 
-class PvcBackend:
+class PvcBackend(NothingToProvision):
     static_pv = False
     csi_driver = ""
     host_path = False
@@ -31,17 +31,6 @@ class PvcBackend:
 
     def fingerprint(self, cfg: Config, ident: Identity) -> Dict[str, Any]:
         return {"claim": home_claim_name(cfg, ident)}
-
-    def volume_objects(self, cfg: Config, ident: Identity, names: UserNames, volume_id: str) -> Objects:
-        return []
-
-    def plan(self, cfg: Config, ident: Identity, names: UserNames,
-             known: Mapping[str, str]) -> Tuple[Objects, List[str]]:
-        return [], []
-
-    def provision(self, cfg: Config, ident: Identity, names: UserNames, known: Mapping[str, str],
-                  cloud: Any) -> StorageResult:
-        return StorageResult()
 
     def teardown(self, cfg: Config, ident: Identity, names: UserNames, client: Any, delete_data: bool,
                  cloud: Any) -> List[str]:

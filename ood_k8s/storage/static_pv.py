@@ -132,7 +132,7 @@ def check_pair(backend: StaticPvBackend, names: UserNames, client: Any, expected
         have_pvc = client.get_or_none("PersistentVolumeClaim", HOME_CLAIM, names.namespace)
     except OodK8sError as err:
         return [Finding("home volume", "-", "unknown", "error", str(err))]
-    return [_pv_finding(backend, names, have_pv, expected), _claim_finding(names, have_pvc)]
+    return [_pv_finding(backend, names, have_pv, expected), claim_finding(names, have_pvc)]
 
 
 _RELOGIN = "the user's next login provisions it (or run the hook for the user now)"
@@ -159,14 +159,17 @@ def _pv_finding(backend: StaticPvBackend, names: UserNames, have: Optional[Dict[
     return Finding("PersistentVolume", "-", pod, "error" if problems else "ok", "; ".join(problems))
 
 
-def _claim_finding(names: UserNames, have: Optional[Dict[str, Any]]) -> Finding:
+def claim_finding(names: UserNames, have: Optional[Dict[str, Any]]) -> Finding:
     if have is None:
         return Finding("PersistentVolumeClaim", "-", f"{names.namespace}/{HOME_CLAIM}: missing", "warn", _RELOGIN)
     pv = pv_name(names)
     spec = have.get("spec") or {}
     phase = (have.get("status") or {}).get("phase", "?")
     pod = f"{names.namespace}/{HOME_CLAIM}: volumeName {spec.get('volumeName')}, {phase}"
-    bad = spec.get("volumeName") != pv
-    return Finding("PersistentVolumeClaim", "-", pod, "error" if bad else "ok",
-                   f"the claim must name volume {pv}: delete it while no session runs; the next "
-                   "login recreates it" if bad else "")
+    if spec.get("volumeName") != pv:
+        return Finding("PersistentVolumeClaim", "-", pod, "error", f"the claim must name volume {pv}: delete it "
+                       "while no session runs; the next login recreates it")
+    # Not Bound: sessions would wait for their home; the one verdict doctor and storage check share.
+    return Finding("PersistentVolumeClaim", "-", pod, "ok" if phase == "Bound" else "error",
+                   "" if phase == "Bound" else f"kubectl describe pvc -n {names.namespace} {HOME_CLAIM} "
+                   f"says why it is not bound to {pv}")

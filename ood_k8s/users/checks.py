@@ -5,12 +5,13 @@ admits, with the RoleBinding of exactly this user, a quota, and (static-PV homes
 from __future__ import annotations
 
 from ood_k8s.config import Config
-from ood_k8s.core import identity, vocab
+from ood_k8s.core import fsutil, identity, vocab
 from ood_k8s.core.errors import NotFound, OodK8sError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.kube import KubeClient
 from ood_k8s.core.names import UserNames
 from ood_k8s.doctor.report import APPLY_CLUSTER, Check, Context, one_line
+from ood_k8s.kubeconfig import user as userkubeconfig
 from ood_k8s.policy.volumes import host_path_home
 from ood_k8s.storage import checks as storage_checks
 from ood_k8s.users import provision
@@ -96,3 +97,25 @@ def _check_quota(kube: KubeClient, n: UserNames) -> Check:
     shown = ", ".join(f"{k} {v}" for k, v in sorted(hard.items()) if k in ("pods", "requests.nvidia.com/gpu",
                                                                           "limits.cpu", "requests.cpu"))
     return Check("user quota", True, shown or quotas[0]["metadata"]["name"])
+
+
+def credential_command(ctx: Context) -> list[Check]:
+    """Doctor provider (--user): the user can run the credential command the hook writes into their
+    kubeconfig (a virtualenv under a 0700 directory would make every kubectl call "permission denied")."""
+    return [check_credential_command(ctx.cfg, ctx.ident)] if ctx.ident is not None else []
+
+
+def check_credential_command(cfg: Config, ident: Identity) -> Check:
+    title = "credential command"
+    try:
+        command = userkubeconfig.credential_command(cfg)
+        gids = sorted({ident.gid, *ident.gids})
+        problem = fsutil.run_as(ident.uid, ident.gid, gids, userkubeconfig.command_problem, command)
+    except OodK8sError as err:
+        return Check(title, False, one_line(err), err.hint)
+    except OSError as err:
+        return Check(title, None, f"cannot check as uid {ident.uid}: {err.strerror}", "run ood-k8s doctor as root")
+    if problem:
+        what, _, fix = problem.partition(" (")
+        return Check(title, False, f"{ident.username} cannot run {command}: {what}", fix.rstrip(")"))
+    return Check(title, True, f"{command} runs as {ident.username}")

@@ -26,6 +26,7 @@ from ood_k8s.core.vocab import (
     GIDS_ANNOTATION,
     HOME_ANNOTATION,
     LAST_RUN_ANNOTATION,
+    PROFILES_ANNOTATION,
     UID_ANNOTATION,
     USER_COMPONENT,
     USERNAME_ANNOTATION,
@@ -88,7 +89,7 @@ def template_context(cfg: Config, ident: Identity, now: str) -> dict[str, Any]:
         "user": {"username": ident.username, "slug": names.slug, "namespace": names.namespace,
                  "rbac_user": names.rbac_user, "uid": ident.uid, "gid": ident.gid, "home": ident.home},
         "labels": {**names.labels, COMPONENT_LABEL: USER_COMPONENT},
-        "namespace_annotations": namespace_annotations(ident, now),
+        "namespace_annotations": {**namespace_annotations(ident, now), **_entitlements(cfg, ident)},
         "pod_security": users.pod_security,
         "cluster_role": users.cluster_role,
         "quota": {"pods": str(q.pods), "cpu": q.cpu, "memory": q.memory, "gpus": gpu_quota(cfg),
@@ -100,9 +101,24 @@ def template_context(cfg: Config, ident: Identity, now: str) -> dict[str, Any]:
         "portal_cidrs": list(cfg.cluster.portal_cidrs),
         "blocked_egress_v4": list(BLOCKED_EGRESS_V4),
         "blocked_egress_v6": list(BLOCKED_EGRESS_V6),
+        **_isolation_context(cfg, ident),
         "pull_secret": {"name": pull.name,
                         "data": base64.b64encode(pull.dockerconfigjson.encode()).decode() if pull.name else ""},
     }
+
+
+def _isolation_context(cfg: Config, ident: Identity) -> dict[str, Any]:
+    """The tenant-isolation rules of policy/: network policy contents and the profiles the guard admits."""
+    from ood_k8s.policy import network, quota  # deferred: a returning user's hook renders nothing
+
+    return {**network.template_context(cfg), **quota.template_context(cfg)}
+
+
+def _entitlements(cfg: Config, ident: Identity) -> dict[str, str]:
+    """The profiles the admission guard lets this user's pods use (policy/pods.py)."""
+    from ood_k8s.policy import pods  # deferred: a returning user's hook renders nothing
+
+    return {PROFILES_ANNOTATION: pods.entitled_profiles(cfg.profiles, ident)}
 
 
 def namespace_annotations(ident: Identity, now: str) -> dict[str, str]:
@@ -162,10 +178,19 @@ def hash_inputs(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, 
         "users": to_dict(cfg.users, redact=False),
         "cluster": [list(cfg.cluster.portal_cidrs), cfg.cluster.kubernetes_version],
         "gpus": gpu_quota(cfg),
+        "isolation": [list(cfg.cluster.pod_cidrs), [[p.name, list(p.groups)] for p in cfg.profiles],
+                      cfg.cluster.connection],
         "auth": auth_provider.of(cfg).fingerprint(cfg),
         "storage": storage_fingerprint,
         "templates": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in user_templates(cfg)},
     }
+
+
+def unresolved_groups(ident: Identity) -> list[str]:
+    """The user's groups NSS gave no name for (:func:`ood_k8s.core.identity.lookup` then puts the gid
+    in the name's place): usually a transient LDAP/SSSD failure, never a reason to change anything."""
+    numbers = {str(ident.gid), *(str(g) for g in ident.gids)}
+    return [g for g in ident.groups if g in numbers]
 
 
 def desired_hash(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, Any]) -> str:

@@ -15,13 +15,16 @@ while the refresh token is valid); the user's kubeconfig.
 Exit codes:
 
 == ==========================================================================================
-0  the user is set up (or already was); or the cluster or identity provider failed and
-   ``hook.on_failure`` is ``open``: the portal starts without Kubernetes access (a warning line)
-1  an unexpected failure, e.g. a broken site template (an error line says which)
-2  refused, nothing changed: an invalid or unknown username, a uid below ``users.min_uid``, a
-   user in none of ``users.allowed_groups``, bad arguments
-69 the cluster or identity provider is unreachable, failing or refusing, and
-   ``hook.on_failure`` is ``closed``
+0  the user is set up (or already was); or the cluster or identity provider failed (or the hook
+   ran past ``hook.deadline``) and ``hook.on_failure`` is ``open``: the portal starts without
+   Kubernetes access (a warning line)
+1  an unexpected failure, e.g. a broken site template; a refusal after provisioning began (e.g.
+   an invalid ``~/.kube/config``), when objects may already have been made; a credential command
+   the user cannot run (an error line says which and how to fix it)
+2  refused before anything was done, nothing changed: an invalid or unknown username, a uid below
+   ``users.min_uid``, a user in none of ``users.allowed_groups``, bad arguments
+69 the cluster or identity provider is unreachable, failing or refusing, or the hook ran past
+   ``hook.deadline``, and ``hook.on_failure`` is ``closed``
 77 refused for safety: not run as root, a symbolic link where a file was to be written, a
    namespace of that name that is not this user's
 78 the configuration file is invalid
@@ -35,9 +38,11 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence, TextIO
 
 from ood_k8s.core import names
+from ood_k8s.core.alarm import Alarm
 from ood_k8s.core.errors import (
     CloudError,
     CredentialError,
+    DeadlineExceeded,
     IdentityProviderError,
     KubeError,
     OodK8sError,
@@ -52,16 +57,19 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_UNSAFE, EXIT_CONFIG = 0, 1, 2, 69, 77, 78
 EXPORT_PREFIX = "OOD_"
 EXIT_CODES_HELP = """exit codes:
-  0   set up, or already current; or the cluster/identity provider failed with hook.on_failure: open
-  1   unexpected failure (e.g. a broken site template)
-  2   refused, nothing changed: invalid or unknown user, uid below users.min_uid, not in
-      users.allowed_groups, bad arguments
-  69  cluster or identity provider unreachable or failing, with hook.on_failure: closed
+  0   set up, or already current; or the cluster/identity provider failed (or hook.deadline passed)
+      with hook.on_failure: open
+  1   unexpected failure (e.g. a broken site template); a refusal after provisioning began (objects
+      may exist, e.g. an invalid ~/.kube/config); a credential command the user cannot run
+  2   refused before anything was done, nothing changed: invalid or unknown user, uid below
+      users.min_uid, not in users.allowed_groups, bad arguments
+  69  cluster or identity provider unreachable or failing, or hook.deadline passed, with
+      hook.on_failure: closed
   77  refused for safety: not root, a symbolic link in the way, a namespace that is not this user's
   78  invalid configuration
 Every outcome is one line on syslog (hook.syslog_facility, hook.syslog_ident) and stderr."""
 # Failures of what the hook depends on, as opposed to bad input or a bad installation.
-SERVICE_ERRORS = (KubeError, IdentityProviderError, CloudError, CredentialError)
+SERVICE_ERRORS = (KubeError, IdentityProviderError, CloudError, CredentialError, DeadlineExceeded)
 
 # Anything shaped like a JWT (or a JWE refresh token) is a credential, whoever produced the text.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){1,4}")
@@ -128,6 +136,9 @@ def _parser() -> "argparse.ArgumentParser":
     p.add_argument("--user", required=True, help="portal username (nginx_stage passes it)")
     p.add_argument("--config", help="site configuration (default: $OOD_K8S_CONFIG, then /etc/ood/config/ood_k8s.yml)")
     p.add_argument("--force", action="store_true", help="re-provision even when the cluster objects look current")
+    from ood_k8s import __version__
+
+    p.add_argument("--version", action="version", version=f"ood-k8s-pre-hook {__version__}")
     return p
 
 
@@ -164,7 +175,7 @@ def main(argv: Optional[Sequence[str]] = None, *, environ: Optional[Mapping[str,
             log.emit("warning", f"ignoring {len(unknown)} unknown argument(s)")
         from ood_k8s import config
 
-        cfg = config.load(args.config)
+        cfg = config.load_site(args.config)  # never the built-in example (kubernetes.example.edu)
         log.configure(cfg.hook.syslog_facility, cfg.hook.syslog_ident)
         return run(cfg, args.user, env, log, force=args.force, started=started)
     except OodK8sError as err:
@@ -199,8 +210,9 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
         log.emit("warning", f"{who} refused: {err}")
         return err.exit_code
     exports = {k: v for k, v in env.items() if k.startswith(EXPORT_PREFIX)}
+    timer = deadline(cfg.hook.deadline - (time.perf_counter() - started))
     try:
-        with provision.user_lock(cfg, username):
+        with timer, provision.user_lock(cfg, username):
             if client is None:
                 from ood_k8s.kubeconfig.clients import as_provisioner
 
@@ -210,8 +222,11 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
             from ood_k8s.kubeconfig import user as userkubeconfig
 
             tokens = login.ensure_tokens(cfg, ident, exports)
-            wrote = userkubeconfig.write(cfg, ident, provision.user_names(cfg, username))
+            wrote = userkubeconfig.write_checked(cfg, ident, provision.user_names(cfg, username))
     except SERVICE_ERRORS as err:
+        if timer.expired and not isinstance(err, DeadlineExceeded):  # a client wrapped our interruption
+            err = DeadlineExceeded(f"the hook ran past its deadline of {timer.seconds:g} s ({err.message})",
+                                   err.hint)
         if cfg.hook.on_failure == "open":
             log.emit("warning", f"{who}: {err}; the portal starts without Kubernetes access "
                      "(hook.on_failure: open)")
@@ -220,14 +235,28 @@ def run(cfg: Any, username: str, env: Mapping[str, str], log: HookLog, *, client
         return EXIT_UNAVAILABLE
     except OodK8sError as err:
         log.emit("err", f"{who}: {err}")
-        return err.exit_code
+        # 2 promises "nothing changed": past admission something may have been, so a late refusal is 1.
+        return EXIT_FAILED if err.exit_code == EXIT_REFUSED else err.exit_code
     ms = (time.perf_counter() - started) * 1000
     detail = f"; {'; '.join(outcome.changes)}" if outcome.changes else ""
     log.emit("info" if outcome.action == provision.CURRENT else "notice",
              f"{who}: namespace {outcome.namespace} {outcome.action} ({outcome.round_trips} API "
              f"request{'s' if outcome.round_trips != 1 else ''}){detail}; credentials {tokens}; kubeconfig "
-             f"{'written' if wrote else 'unchanged'} ({ms:.0f} ms)")
+             f"{'written' if wrote.changed else 'unchanged'} ({ms:.0f} ms)")
+    if wrote.command_problem:
+        log.emit("err", f"{who}: kubectl cannot run the credential command written into the kubeconfig: "
+                 f"{wrote.command_problem}")
+        return EXIT_FAILED
     return EXIT_OK
+
+
+def deadline(seconds: float) -> Alarm:
+    """The login's overall deadline: a hung API server or Cognito endpoint (a socket that accepts and
+    never answers) would otherwise hold the login for every retry's timeout."""
+    seconds = max(seconds, 0.001)
+    return Alarm(seconds, lambda: DeadlineExceeded(
+        f"the hook ran past its deadline of {seconds:g} s",
+        "the cluster or identity provider is not answering; raise hook.deadline if it is just slow"))
 
 
 def cli() -> None:

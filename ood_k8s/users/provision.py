@@ -48,7 +48,7 @@ from ood_k8s.core.vocab import (
     USERNAME_ANNOTATION,
 )
 from ood_k8s.policy import access
-from ood_k8s.users.desired import desired_hash, desired_objects, user_names
+from ood_k8s.users.desired import desired_hash, desired_objects, unresolved_groups, user_names
 
 # Kinds an earlier provisioning may have made that a later configuration no longer wants.
 PRUNABLE = frozenset({"RoleBinding", "Role", "ResourceQuota", "LimitRange", "NetworkPolicy", "Secret",
@@ -183,11 +183,22 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[st
     known = _annotations(ns)
     if ns is not None and not force and known.get(HASH_ANNOTATION) == want:
         return Outcome(ident.username, names.namespace, CURRENT, round_trips=client.round_trips - start)
+    unresolved = unresolved_groups(ident)
+    if ns is not None and not force and known.get(HASH_ANNOTATION) and unresolved:
+        # The names decide Cognito groups and entitlements: provisioning with numbers in their place
+        # would drop mapped groups.  Keep what was provisioned until NSS answers again.
+        return Outcome(ident.username, names.namespace, CURRENT, [
+            f"kept as provisioned: NSS gave no name for group {', '.join(unresolved)} (retried at the next login)"],
+            client.round_trips - start)
 
     objects = desired_objects(cfg, ident, now=now, renderer=renderer)  # before any change: may fail
+    # Everything local before any remote side effect: a home refused here leaves no identity-provider
+    # user (nor any object) behind.
+    check_home(cfg, ident)
+    made_home = storage.ensure_home(cfg, ident)
     identity = auth_provider.of(cfg, providers)
     changes = [f"{identity.title}: {c}" for c in identity.ensure_user(cfg, ident)]
-    if storage.ensure_home(cfg, ident):
+    if made_home:
         changes.append(f"created home directory {ident.home}")
     for obj in objects:
         _apply(client, obj)
@@ -207,6 +218,17 @@ def ensure(cfg: Config, ident: Identity, client: KubeClient, *, now: Optional[st
     client.patch("Namespace", names.namespace, {"metadata": {"annotations": final}})
     return Outcome(ident.username, names.namespace, CREATED if ns is None else UPDATED, changes,
                    client.round_trips - start)
+
+
+def check_home(cfg: Config, ident: Identity) -> None:
+    """Refuse (SecurityError) a home that is, or is reached through, a symbolic link below
+    ``storage.home_root``, whether or not ood-k8s creates homes.  A missing home is left to
+    ``storage.ensure_home``; one root cannot search (NFS root_squash) to the user-side write."""
+    try:
+        fd = fsutil.open_home(ident.home, cfg.storage.home_root)
+    except (FileNotFoundError, PermissionError):
+        return
+    os.close(fd)
 
 
 def _module(name: str) -> Any:
@@ -327,6 +349,9 @@ def teardown(cfg: Config, username: str, client: KubeClient, *, delete_home_data
     if ns is not None:
         check_owner(ns, names)
     ident = _teardown_identity(cfg, username, ns, lookup or identity_mod.lookup)
+    if ident.uid < 0 and ns is None and forget_tokens(cfg, username, dry_run=True) is None:
+        raise UsageError(f"user '{names_mod.printable(username)}' is unknown: not known to this host (NSS), "
+                         f"no namespace {names.namespace}, no token cache", "check the username")
     if dry_run:
         done = []
         if ns is not None:

@@ -124,7 +124,7 @@ def test_the_hook_logs_in_through_the_toy(toy: toyprovider.ToyProvider, tmp_path
     # The hook writes the cache for the user: as root (as OOD runs it), or else as that very user.
     me = ALICE if os.geteuid() == 0 else ALICE._replace(uid=os.geteuid(), gid=os.getegid())
     monkeypatch.setattr(provision.identity_mod, "lookup", lambda u: me)
-    monkeypatch.setattr(userkubeconfig, "write", lambda c, i, n: False)
+    monkeypatch.setattr(userkubeconfig, "write_checked", lambda c, i, n: userkubeconfig.Written(False, ""))
     client = KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file, sleep=lambda s: None)
     lines: list[str] = []
     for _ in range(2):

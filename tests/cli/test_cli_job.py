@@ -12,6 +12,7 @@ from ood_k8s import cli
 from ood_k8s.core import identity
 from ood_k8s.core.kube import KubeClient
 from tests.conftest import ALICE
+from tests.fakekube.seeds import PRIORITY_CLASS
 
 NS = "ood-alice"
 
@@ -26,6 +27,7 @@ def run(fake_kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pyte
         name, 0, 0, "/"))
     KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file).create(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    fake_kube.seed(PRIORITY_CLASS)  # what 'cluster render' makes: sessions run at ood-interactive (issue 11)
 
     def invoke(*args: str, user: bool = True) -> tuple[int, str, str]:
         argv = ["--config", str(cfg), "job", *args] + (["--user", "alice"] if user else [])

@@ -262,7 +262,7 @@ def test_cognito_side_of_setup_list_and_teardown(site: dict[str, Any], fake_kube
                                                    "endpoint_url": aws, "group_map": {"gpu-users": "gpu"}}}
     Path(site["config"]).write_text(yaml.safe_dump(data))
     code, out, _ = run(site, "setup", "--dry-run", "alice", capsys=capsys)
-    assert code == 0 and "  Cognito: created Cognito user alice" in out
+    assert code == 0 and "  Cognito: would create Cognito user alice" in out  # issue 13: not "created"
     assert idp.list_users(UserPoolId=pool)["Users"] == []
     code, out, err = run(site, "setup", "alice", "bob", capsys=capsys)
     assert code == 0, err

@@ -40,8 +40,9 @@ def _eval(expr: str, activation: dict[str, Any]) -> Any:
 
 def _policy(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     # Schema validity is test_cluster's concern; here only the CEL matters.
-    objs = {o["kind"]: o for o in cluster.objects(cfg, Renderer(None, validate=False))}
-    return objs["ValidatingAdmissionPolicy"], objs["ValidatingAdmissionPolicyBinding"]
+    objs = {(o["kind"], o["metadata"]["name"]): o for o in cluster.objects(cfg, Renderer(None, validate=False))}
+    return (objs["ValidatingAdmissionPolicy", cluster.POLICY_NAME],
+            objs["ValidatingAdmissionPolicyBinding", cluster.POLICY_NAME])
 
 
 def _selected(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -110,9 +111,10 @@ def session_pod(ident: Any = ALICE) -> dict[str, Any]:
         "spec": {
             "restartPolicy": "Never", "automountServiceAccountToken": False, "enableServiceLinks": False,
             "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "serviceAccountName": "default",
-            "terminationGracePeriodSeconds": 30, "preemptionPolicy": "PreemptLowerPriority", "priority": 0,
+            "terminationGracePeriodSeconds": 30, "preemptionPolicy": "PreemptLowerPriority", "priority": 1000,
+            "priorityClassName": "ood-interactive", "activeDeadlineSeconds": 3600,
             "securityContext": {"runAsUser": ident.uid, "runAsGroup": ident.gid, "runAsNonRoot": True,
-                                "supplementalGroups": list(ident.gids),
+                                "supplementalGroups": list(ident.gids), "supplementalGroupsPolicy": "Strict",
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
                 "name": "jupyter", "image": "quay.io/jupyter/scipy-notebook:2025-10-20",
@@ -165,7 +167,7 @@ def test_every_expression_compiles(guard: Any) -> None:
     policy, _ = guard
     exprs = [v["expression"] for v in policy["spec"]["variables"]]
     exprs += [v[k] for v in policy["spec"]["validations"] for k in ("expression", "messageExpression") if k in v]
-    assert len(exprs) == 27
+    assert len(exprs) == 55  # 27 + issue 11 (scheduling)
     for expr in exprs:
         _program(expr)
 
@@ -518,7 +520,8 @@ def test_the_hook_records_what_the_guard_reads(make_config: Any) -> None:
     ann = _hook_namespace(cfg, ALICE)["metadata"]["annotations"]
     assert ann == {vocab.USERNAME_ANNOTATION: "alice", vocab.UID_ANNOTATION: "20001", vocab.GID_ANNOTATION: "20001",
                    vocab.GIDS_ANNOTATION: "30001,30002", vocab.HOME_ANNOTATION: "/home/alice",
-                   "ood-k8s.io/last-hook-run": "2025-01-01T00:00:00Z"}
+                   "ood-k8s.io/last-hook-run": "2025-01-01T00:00:00Z",
+                   vocab.PROFILES_ANNOTATION: "cpu,gpu-t4,gpu-a10g"}
     for ident in (ALICE, BOB):
         pod = _adapter_pod(cfg, ident, "gpu-t4")
         assert pod["spec"]["securityContext"]["supplementalGroups"] == list(ident.gids)  # the guard must see them

@@ -44,6 +44,8 @@ def test_default_site_renders_these_objects(default_objects: list[dict[str, Any]
         ("ClusterRoleBinding", "ood-k8s-provisioner"),
         ("ValidatingAdmissionPolicy", "ood-k8s-pod-guard"),
         ("ValidatingAdmissionPolicyBinding", "ood-k8s-pod-guard"),
+        ("ValidatingAdmissionPolicy", "ood-k8s-service-guard"),
+        ("ValidatingAdmissionPolicyBinding", "ood-k8s-service-guard"),
         ("PriorityClass", "ood-interactive"),
         ("PriorityClass", "ood-placeholder"),
         ("NodePool", "gpu-t4"),
@@ -61,7 +63,7 @@ def test_user_role(default_objects: list[dict[str, Any]]) -> None:
         "rules": [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "create", "delete", "patch"]},
             {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-            {"apiGroups": [""], "resources": ["secrets", "configmaps", "services"],
+            {"apiGroups": [""], "resources": ["secrets", "configmaps"],  # no Services in pod_ip mode (issue 11)
              "verbs": ["get", "list", "create", "delete"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list"]},
         ],
@@ -88,10 +90,13 @@ def test_provisioner_role_and_binding(default_objects: list[dict[str, Any]]) -> 
             {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]},
             {"apiGroups": ["admissionregistration.k8s.io"],
              "resources": ["validatingadmissionpolicies", "validatingadmissionpolicybindings"],
-             "resourceNames": ["ood-k8s-pod-guard"], "verbs": ["get"]},
+             "resourceNames": ["ood-k8s-pod-guard", "ood-k8s-service-guard"], "verbs": ["get"]},
             {"apiGroups": ["storage.k8s.io"], "resources": ["csidrivers"], "resourceNames": ["efs.csi.aws.com"],
              "verbs": ["get"]},
+            # issue 11: doctor reads the VPC CNI's NetworkPolicy settings and the EC2NodeClasses' metadata options
+            {"apiGroups": ["apps"], "resources": ["daemonsets"], "resourceNames": ["aws-node"], "verbs": ["get"]},
             {"apiGroups": ["karpenter.sh"], "resources": ["nodepools"], "verbs": ["get", "list"]},
+            {"apiGroups": ["karpenter.k8s.aws"], "resources": ["ec2nodeclasses"], "verbs": ["get", "list"]},
         ],
     }
     assert _by(default_objects, "ClusterRoleBinding") == {
@@ -104,7 +109,7 @@ def test_provisioner_role_and_binding(default_objects: list[dict[str, Any]]) -> 
 
 
 def test_admission_policy_and_binding(default_objects: list[dict[str, Any]]) -> None:
-    policy = copy.deepcopy(_by(default_objects, "ValidatingAdmissionPolicy"))
+    policy = copy.deepcopy(_by(default_objects, "ValidatingAdmissionPolicy", cluster.POLICY_NAME))
     # The CEL itself is pinned by evaluating it (test_admission_cel.py); here, everything around it.
     variables = {v["name"]: v["expression"] for v in policy["spec"].pop("variables")}
     validations = policy["spec"].pop("validations")
@@ -122,14 +127,19 @@ def test_admission_policy_and_binding(default_objects: list[dict[str, Any]]) -> 
         },
     }
     assert list(variables) == ["annotations", "uid", "gid", "gids", "username", "home", "minUid", "claims",
-                               "readOnlyClaims", "subPaths", "podSecurity", "containers", "volumes"]
+                               "readOnlyClaims", "subPaths", "podSecurity", "containers", "volumes",
+                               # scheduling (issue 11)
+                               "profiles", "nodeSelector", "tolerations", "gpuResources", "gpuProfiles",
+                               "gpuSelectors", "gpuResourceOf", "nodePools", "gpuPools", "nodepoolKey",
+                               "priorityClasses", "runtimeClasses", "safeSysctls", "maxWalltime", "gpuAsked",
+                               "wantsGpu"]
     assert {k: variables[k] for k in ("minUid", "claims", "readOnlyClaims", "subPaths")} == {
         "minUid": "1000", "claims": '["home"]', "readOnlyClaims": "[]", "subPaths": "[]"}
     for key in (cluster.UID_ANNOTATION, cluster.GID_ANNOTATION, cluster.GIDS_ANNOTATION, cluster.HOME_ANNOTATION,
                 "ood-k8s.io/username"):
         assert f"'{key}' in variables.annotations" in "".join(variables.values())
-    assert [v.get("reason") for v in validations] == ["Forbidden"] * 11
-    assert _by(default_objects, "ValidatingAdmissionPolicyBinding") == {
+    assert [v.get("reason") for v in validations] == ["Forbidden"] * 21  # 11 + issue 11's scheduling rules
+    assert _by(default_objects, "ValidatingAdmissionPolicyBinding", cluster.POLICY_NAME) == {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": "ood-k8s-pod-guard", "labels": LABELS},
@@ -367,7 +377,7 @@ def test_least_privilege(default_objects: list[dict[str, Any]], make_config: Any
                 assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
                 assert not {"escalate", "impersonate", "update", "deletecollection"} & set(rule["verbs"])
         # Users act only on namespaced things, and only where a RoleBinding puts them.
-        assert _resources(user_role) == {"pods", "pods/log", "secrets", "configmaps", "services", "events"}
+        assert _resources(user_role) == {"pods", "pods/log", "secrets", "configmaps", "events"}  # pod_ip: no services
         # The provisioner can bind exactly the user role and can change no role or cluster binding.
         rbac = [r for r in provisioner["rules"] if r["apiGroups"] == ["rbac.authorization.k8s.io"]]
         assert rbac == [
@@ -396,7 +406,7 @@ def test_extra_mounts_reach_the_guard(make_config: Any) -> None:
         ExtraMount(name="scratch", mount_path="/scratch", claim_name="scratch-{gid}", read_only=False,
                    sub_path="{user}"),
     ]
-    policy = _by(cluster.objects(cfg), "ValidatingAdmissionPolicy")
+    policy = _by(cluster.objects(cfg), "ValidatingAdmissionPolicy", cluster.POLICY_NAME)
     variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
     assert {k: variables[k] for k in ("claims", "readOnlyClaims", "subPaths")} == {
         "claims": '["home-" + variables.username, "datasets", "scratch-" + string(variables.gid)]',
@@ -430,7 +440,7 @@ def test_every_object_validates_strictly(make_config: Any, version: str, autosca
     minor = int(version.split(".")[1])
     assert ("ValidatingAdmissionPolicy" in kinds) is (minor >= 28)
     if minor >= 28:
-        assert _by(objs, "ValidatingAdmissionPolicy")["apiVersion"] == (
+        assert _by(objs, "ValidatingAdmissionPolicy", cluster.POLICY_NAME)["apiVersion"] == (
             "admissionregistration.k8s.io/v1" if minor >= 30 else "admissionregistration.k8s.io/v1beta1")
     assert ("NodePool" in kinds) is (autoscaler == "karpenter")
     assert ("ConfigMap" in kinds) is (autoscaler == "cluster-autoscaler")
@@ -607,7 +617,7 @@ def test_cli_render_json_and_only(default_objects: list[dict[str, Any]], capsys:
     assert capsys.readouterr().err == (
         "ood-k8s: --only Deployment: nothing of that kind is rendered for this configuration: use one of "
         "ClusterRole, ClusterRoleBinding, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, "
-        "PriorityClass, NodePool, EC2NodeClass, eksctl, node-groups\n")
+        "PriorityClass, NodePool, EC2NodeClass, eksctl, node-groups, efs-policy, iam\n")
 
 
 def test_cli_render_the_other_documents(make_config: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

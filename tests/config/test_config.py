@@ -35,7 +35,8 @@ def test_unknown_keys_are_errors_with_a_suggestion() -> None:
     assert problems({"cluster": {"servr": "x"}}) == [
         "cluster.servr: unknown key (did you mean 'server'?); expected one of: name, server, "
         "certificate_authority, kubeconfig, context, provisioner_kubeconfig, kubernetes_version, "
-        "request_timeout, retries, connection, nodeport_host, portal_cidrs, aws_region, eks_name, autoscaler, "
+        "request_timeout, retries, connection, nodeport_host, portal_cidrs, pod_cidrs, "
+        "strict_supplemental_groups, aws_region, eks_name, autoscaler, "
         "karpenter_node_role, provisioner_subject"]
 
 
@@ -119,22 +120,25 @@ def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 def test_cli_example_pipes_into_check() -> None:
+    # Issue 14: the example's schema is valid, but its placeholder values are flagged (exit 78).
     example = run_cli("config", "example")
     assert example.returncode == 0
     check = run_cli("config", "check", "--config", "-", stdin=example.stdout)
-    assert check.returncode == 0, check.stderr
-    assert "OK" in check.stdout
+    assert check.returncode == 78, check.stderr
+    assert "got" not in check.stderr and "expected" not in check.stderr.replace("expected root-only", "")
+    assert "<stdin>: cluster.server: 'https://kubernetes.example.edu:6443' is the example's placeholder" in check.stderr
 
 
 def test_cli_check_lists_every_problem_and_exits_1() -> None:
     check = run_cli("config", "check", "--config", "-", stdin="cluster: {retries: x, servr: 1}\njobs: 3\n")
-    assert check.returncode == 1
+    assert check.returncode == 78  # issue 14: EX_CONFIG, as every other command exits for a config problem
     lines = check.stderr.strip().splitlines()
     assert lines == [
         "<stdin>: cluster.retries: got 'x', expected an integer",
         "<stdin>: cluster.servr: unknown key (did you mean 'server'?); expected one of: name, server, "
         "certificate_authority, kubeconfig, context, provisioner_kubeconfig, kubernetes_version, request_timeout, "
-        "retries, connection, nodeport_host, portal_cidrs, aws_region, eks_name, autoscaler, karpenter_node_role, "
+        "retries, connection, nodeport_host, portal_cidrs, pod_cidrs, "
+        "strict_supplemental_groups, aws_region, eks_name, autoscaler, karpenter_node_role, "
         "provisioner_subject",
         "<stdin>: jobs: got 3, expected a mapping",
     ]

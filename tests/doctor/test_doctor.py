@@ -4,6 +4,7 @@ against the ways a site breaks.  Every check's verdict and fix are pinned."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -71,7 +72,9 @@ class Site:
 def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tmp_path: Path) -> Site:
     """A healthy site: cluster objects applied, GPU nodes, EFS and its driver, Cognito."""
     cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=aws)
-    pool = cognito.create_user_pool(PoolName="ood")["UserPool"]["Id"]
+    pool = cognito.create_user_pool(  # issue 11: admin-created users only, with ood-k8s's mark defined
+        PoolName="ood", AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+        Schema=[{"Name": "ood_k8s", "AttributeDataType": "String", "Mutable": True}])["UserPool"]["Id"]
     app = cognito.create_user_pool_client(
         UserPoolId=pool, ClientName="ood-k8s", GenerateSecret=False, RefreshTokenValidity=30, IdTokenValidity=1,
         TokenValidityUnits={"IdToken": "hours", "RefreshToken": "days"},
@@ -86,15 +89,20 @@ def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tm
         "auth.cognito.endpoint_url": aws, "auth.cognito.user_pool_id": pool,
         "auth.cognito.client_id": app["ClientId"],
         "storage.efs.endpoint_url": aws, "storage.efs.file_system_id": fs_id,
+        "storage.efs.client_role_arns": ["arn:aws:iam::123456789012:role/efs-csi"],
         "storage.home_root": str(home_root), "storage.skeleton_dir": str(tmp_path / "no-skel"),
         "users.token_cache_dir": str(tmp_path / "tokens"), "hook.lock_dir": str(tmp_path / "locks"),
         "templates.site_dir": str(tmp_path / "site")})
+    from ood_k8s.cloud.aws import efs_policy  # issue 11: the file-system policy cluster render prints, applied
+
+    efs.put_file_system_policy(FileSystemId=fs_id, Policy=json.dumps(efs_policy.file_system_policy(cfg)))
     kube = KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file, sleep=lambda s: None)
     for obj in cluster.objects(cfg):
         kube.apply(obj)
     fake_kube.seed({"apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",  # what the EFS CSI driver installs
                     "metadata": {"name": "efs.csi.aws.com"}, "spec": {"attachRequired": False}})
     fake_kube.seed(_node("ip-10-0-1-1", {"karpenter.sh/nodepool": "gpu-t4"}, 1))
+    fake_kube.seed(AWS_NODE)  # issue 11: the VPC CNI enforcing NetworkPolicy, strictly
     fake_kube.seed(_node("ip-10-0-1-2", {"kubernetes.io/os": "linux"}, None))
     return Site(cfg, fake_kube, kube, cognito, efs, replace(ALICE, home=str(home_root / "alice")))
 
@@ -130,6 +138,12 @@ def _provision(cfg: config.Config, ident: Identity, kube: KubeClient, fk: Any) -
         mode="cognito", issuer="https://cognito-idp.us-east-1.amazonaws.com/x", client_id="c", token_endpoint=""))
 
 
+AWS_NODE = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "aws-node", "namespace": "kube-system"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "aws-node", "image": "vpc-cni", "env": [{"name": "NETWORK_POLICY_ENFORCING_MODE",
+                                                                  "value": "strict"}]},
+                {"name": "aws-network-policy-agent", "image": "agent", "args": ["--enable-network-policy=true"]}]}}}}
+
 HEALTHY = {
     "configuration": True,
     "Kubernetes API": True,
@@ -137,11 +151,17 @@ HEALTHY = {
     "ClusterRole ood-user": True,
     "ValidatingAdmissionPolicy ood-k8s-pod-guard": True,
     "ValidatingAdmissionPolicyBinding ood-k8s-pod-guard": True,
+    "ValidatingAdmissionPolicy ood-k8s-service-guard": True,
+    "ValidatingAdmissionPolicyBinding ood-k8s-service-guard": True,
+    "NetworkPolicy enforcement": True,
+    "NetworkPolicy strict mode": True,
+    "node metadata options": True,
     "Cognito user pool": True,
     "Cognito app client": True,
     "GPU capacity for gpu-t4": True,
     "GPU capacity for gpu-a10g": True,
     "EFS file system": True,
+    "EFS file-system policy": True,
     "EFS CSI driver": True,
     "portal home root": True,
 }
@@ -152,6 +172,7 @@ HEALTHY_USER = {
     "user quota": True,
     "home claim": True,
     "user kubeconfig": True,
+    "credential command": True,  # issue 13: the user can run what the kubeconfig names
     "user tokens": True,
     "home: home directory": True,
     "home: session identity": True,
@@ -167,9 +188,9 @@ def test_a_healthy_site_without_a_user(site: Site) -> None:
     text, code = doctor.report(checks)
     assert code == 0 and text.endswith("no problems found\n")
     assert text.splitlines()[:3] == [
-        f"✔ configuration: {site.cfg.source}: 11 cluster objects valid for Kubernetes 1.33",
+        f"✔ configuration: {site.cfg.source}: 13 cluster objects valid for Kubernetes 1.33",  # + the Service guard
         f"✔ Kubernetes API: {site.fk.url} answers, version v1.33.0",
-        "✔ provisioner permissions: all 46 permissions the hook and admin commands use",
+        "✔ provisioner permissions: all 51 permissions the hook and admin commands use",  # issue 11: +5
     ]
 
 
@@ -322,8 +343,9 @@ def test_cognito_client_with_a_secret_and_missing_flows(site: Site) -> None:
     check = site.check("Cognito app client", user=None)
     assert check.ok is False
     assert check.detail == (f"{c.client_id}: it has a client secret; auth flows ALLOW_ADMIN_USER_PASSWORD_AUTH, "
-                            "ALLOW_REFRESH_TOKEN_AUTH not enabled; refresh tokens last 7 days, the configuration "
-                            "says 30")
+                            "ALLOW_REFRESH_TOKEN_AUTH not enabled; it allows user-initiated sign-in "
+                            "(ALLOW_USER_SRP_AUTH): with self sign-up a stranger can claim a username; refresh tokens "
+                            "last 7 days, the configuration says 30")  # issue 11: user-initiated flows fail
     assert check.fix.startswith("create a public app client (no secret)")
     assert "set auth.cognito.refresh_token_days: 7" in check.fix
 
@@ -524,8 +546,9 @@ def _write_config(cfg: config.Config, path: Path) -> str:
 def test_cli_exit_codes(user_site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         monkeypatch: pytest.MonkeyPatch) -> None:
     real = doctor.run
-    monkeypatch.setattr(doctor, "run", lambda cfg, user: real(cfg, user, kube=user_site.kube, cognito=user_site.cognito,
-                                                             lookup=user_site._lookup, clock=lambda: NOW))
+    monkeypatch.setattr(doctor, "run", lambda cfg, user, **kw: real(cfg, user, kube=user_site.kube,
+                                                                   cognito=user_site.cognito, lookup=user_site._lookup,
+                                                                   clock=lambda: NOW, **kw))
     path = _write_config(user_site.cfg, tmp_path / "ood_k8s.yml")
     assert cli.main(["--config", path, "doctor", "--user", "alice"]) == 0
     assert capsys.readouterr().out.endswith("\nno problems found\n")

@@ -61,6 +61,13 @@ Choices and simplifications (see also the docstrings of each module):
 * Watch (``?watch=true``) streams ADDED/MODIFIED/DELETED events filtered by the
   selectors on the event's object (no synthetic DELETED when an object stops
   matching); sendInitialEvents=true ends the initial burst with a BOOKMARK.
+  From a resourceVersion it sends what came after it; one older than the watch
+  log (``fk.compact()``, as etcd compaction) gets an ERROR event with 410
+  Expired.  allowWatchBookmarks=true adds a BOOKMARK with the current
+  resourceVersion every ``fk.bookmark_interval`` seconds of quiet (the real
+  server: about a minute).  ``fk.drop_watches()`` cuts every open stream;
+  ``fk.hang()`` makes a hung server (requests wait unanswered, streams go
+  silent) until ``fk.unhang()``.
 """
 from __future__ import annotations
 

@@ -34,6 +34,11 @@ class FakeKube:
         self.authorize: Callable[[str, str, str, str | None], bool] = lambda user, verb, resource, namespace: True
         self.requests: list[RecordedRequest] = []
         self.latency = 0.0
+        # Seconds between BOOKMARK events on watches with allowWatchBookmarks=true (the real server: ~60).
+        self.bookmark_interval = 60.0
+        # Cleared by hang(): requests wait unanswered and watch streams go silent (a hung API server).
+        self.responsive = threading.Event()
+        self.responsive.set()
         # Plurals this cluster does not serve (see uninstall); replaced whole, never mutated.
         self.absent: frozenset[str] = frozenset()
         self.ca_file: str | None = None
@@ -143,6 +148,26 @@ class FakeKube:
                         self._injections.remove(inj)
                     return inj
         return None
+
+    def hang(self) -> None:
+        """A hung API server: connections are accepted, nothing is answered, open watches go silent."""
+        self.responsive.clear()
+
+    def unhang(self) -> None:
+        self.responsive.set()
+
+    def _wait_responsive(self, stopping: threading.Event) -> None:
+        while not self.responsive.wait(0.05) and not stopping.is_set():
+            pass
+
+    def drop_watches(self) -> None:
+        """Every open watch stream is cut (as when an API server restarts or a load balancer times out)."""
+        if self._server is not None:
+            self._server.drop_watches()
+
+    def compact(self) -> int:
+        """etcd compaction: a watch from any older resourceVersion now gets 410 Gone. Returns the current one."""
+        return self.store.compact()
 
     def uninstall(self, *kind_plurals: str) -> None:
         """Make these resource types absent, as on a cluster without their CRDs (e.g. no Karpenter):

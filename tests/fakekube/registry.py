@@ -130,6 +130,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType(
         "scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", False, short_names=("pc",)
     ),
+    ResourceType("apps", "v1", "daemonsets", "daemonset", "DaemonSet", True, short_names=("ds",),
+                 subresources=("status",), has_generation=True),
     ResourceType(
         "authorization.k8s.io",
         "v1",

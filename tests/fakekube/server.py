@@ -69,6 +69,16 @@ class Route:
     extra: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Stream:
+    """A watch in progress: its resource, the last resourceVersion sent, whether BOOKMARKs were asked for."""
+
+    rt: ResourceType
+    since: int
+    bookmarks: bool
+    deadline: float
+
+
 class _NotFoundPath(Exception):
     """No route: the real server answers with a plain "404 page not found"."""
 
@@ -136,7 +146,22 @@ class _Server(ThreadingHTTPServer):
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
         self.stopping = threading.Event()
+        # Bumped by FakeKube.drop_watches(): every watch stream started before it ends abruptly.
+        self.watch_generation = 0
+        self.watch_sockets: set[socket.socket] = set()
         super().__init__(("127.0.0.1", 0), Handler)
+
+    def drop_watches(self) -> None:
+        with self.sockets_lock:
+            self.watch_generation += 1
+            socks = list(self.watch_sockets)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self.fake.store.lock:
+            self.fake.store.changed.notify_all()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # broken/aborted connections (and failed TLS handshakes) are expected in tests
@@ -210,6 +235,7 @@ class Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         body = self._read_body()
         rec = RecordedRequest(method, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+        fake._wait_responsive(self.server.stopping)  # fk.hang(): the request waits, unanswered
         if fake.latency:
             time.sleep(fake.latency)
         inj = fake._take_injection(method, self.path)
@@ -400,23 +426,54 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.end_headers()
+        with self.server.sockets_lock:
+            generation = self.server.watch_generation
+            self.server.watch_sockets.add(self.request)
         try:
             for ev in initial:
                 self._chunk(ev)
-            while time.monotonic() < deadline and not self.server.stopping.is_set():
-                with store.lock:
-                    events = store.events_after(since, rt.plural, ns)
-                    if not events:
-                        store.changed.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-                        continue
-                for e in events:
-                    since = e.rv
-                    if label_pred(e.obj) and field_pred(e.obj):
-                        self._chunk({"type": e.type, "object": e.obj})
+            stream = _Stream(rt, since, query.get("allowWatchBookmarks") == "true", deadline)
+            self._stream(stream, generation, ns, lambda o: label_pred(o) and field_pred(o))
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (ConnectionError, ssl.SSLError, OSError):
             self.close_connection = True
+        finally:
+            with self.server.sockets_lock:
+                self.server.watch_sockets.discard(self.request)
+
+    def _stream(self, st: _Stream, generation: int, ns: str | None, pred: Any) -> None:
+        """Events after ``st.since`` until the deadline; BOOKMARKs every ``fk.bookmark_interval`` when
+        allowed (the real server sends them about once a minute); nothing at all while ``fk.hang()``."""
+        fake, store = self.server.fake, self.server.fake.store
+        next_bookmark = time.monotonic() + fake.bookmark_interval
+        while time.monotonic() < st.deadline and not self.server.stopping.is_set():
+            if generation != self.server.watch_generation:
+                raise ConnectionResetError("watch dropped")  # fk.drop_watches()
+            if not fake.responsive.is_set():
+                fake.responsive.wait(0.05)
+                continue
+            bookmark = None
+            with store.lock:
+                events = store.events_after(st.since, st.rt.plural, ns)
+                if not events:
+                    if st.bookmarks and time.monotonic() >= next_bookmark:
+                        st.since = bookmark = store.current_rv  # nothing of ours is pending up to here
+                    else:
+                        wait = min(0.5, max(0.0, st.deadline - time.monotonic()))
+                        if st.bookmarks:
+                            wait = min(wait, max(0.0, next_bookmark - time.monotonic()))
+                        store.changed.wait(timeout=wait)
+                        continue
+            if bookmark is not None:
+                next_bookmark = time.monotonic() + fake.bookmark_interval
+                self._chunk({"type": "BOOKMARK", "object": {"kind": st.rt.kind, "apiVersion": st.rt.api_version,
+                                                            "metadata": {"resourceVersion": str(bookmark)}}})
+                continue
+            for e in events:
+                st.since = e.rv
+                if pred(e.obj):
+                    self._chunk({"type": e.type, "object": e.obj})
 
     def _chunk(self, event: dict[str, Any]) -> None:
         data = json.dumps(event, separators=(",", ":")).encode() + b"\n"

@@ -127,6 +127,14 @@ class Store:
             del self.log[:drop]
         self.changed.notify_all()
 
+    def compact(self) -> int:
+        """etcd compaction: forget the watch log, so a watch from any older resourceVersion gets 410 Gone.
+        Returns the oldest resourceVersion still answerable (the current one)."""
+        with self.lock:
+            self.log.clear()
+            self.log_start = self._rv + 1
+            return self._rv
+
     def events_after(self, rv: int, plural: str, namespace: str | None) -> list[WatchEvent]:
         with self.lock:
             return [

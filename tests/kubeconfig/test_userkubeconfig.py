@@ -24,6 +24,7 @@ from ood_k8s.core import errors, names
 from ood_k8s.core.identity import Identity
 from ood_k8s.kubeconfig import user as userkubeconfig
 from tests.conftest import ALICE, ROOT
+from tests.fakekube import certs
 
 CMD = "/opt/ood-k8s/bin/ood-k8s"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="writing as another user needs root")
@@ -50,7 +51,7 @@ def home() -> Iterator[Identity]:
 @pytest.fixture
 def cfg(make_config: Callable[..., Config], tmp_path: Path) -> Config:
     ca = tmp_path / "ca.pem"
-    ca.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    ca.write_bytes(Path(certs.generate(str(tmp_path)).ca_file).read_bytes())  # a real one: the CA is checked
     os.chmod(ca, 0o600)  # root-only on the portal: the CA must be embedded, not referenced
     return make_config(**{"cluster.server": "https://k8s.example.edu:6443", "cluster.certificate_authority": str(ca),
                           "auth.credential_command": CMD, "users.token_cache_dir": "/var/lib/ood-k8s/tokens"})

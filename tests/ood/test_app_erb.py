@@ -36,6 +36,7 @@ import yaml
 from ood_k8s import config
 from ood_k8s.ood import files as oodconfig
 from tests.conftest import NSS_WRAPPER
+from tests.fakekube.seeds import PRIORITY_CLASS
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "apps" / "jupyter"
@@ -115,6 +116,7 @@ def write_site(root: Path, fk: Any, extra: dict[str, Any] | None = None) -> Site
     cfg = config.load(str(config_path))
     oodconfig.write(oodconfig.files(cfg, str(psij), HOOK), str(root / "etc"))
     fk.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ood-alice"}})
+    fk.seed(PRIORITY_CLASS)  # what 'cluster render' makes: sessions run at ood-interactive (issue 11)
     return Site(root=root, home=home, etc=root / "etc", dash=root / "dashboard", config=config_path, psij=str(psij),
                 env=env, fk=fk)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT
+from tests.fakekube.seeds import PRIORITY_CLASS
 
 PROGRAM = textwrap.dedent("""
     import contextlib, io, json, sys
@@ -87,6 +88,7 @@ def result(fake_kube, nss_env) -> dict[str, Any]:
 
     KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file).create(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ood-alice"}})
+    fake_kube.seed(PRIORITY_CLASS)  # what 'cluster render' makes: sessions run at ood-interactive (issue 11)
     args = json.dumps({"url": fake_kube.url, "token": fake_kube.token, "ca": fake_kube.ca_file})
     out = subprocess.run([sys.executable, "-c", PROGRAM, args], capture_output=True, text=True, env=nss_env,
                          cwd=ROOT, timeout=120)

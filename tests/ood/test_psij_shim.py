@@ -20,6 +20,7 @@ from ood_k8s.core.kube import KubeClient
 from ood_k8s.ood.psij_shim import wire_info
 from ood_k8s.sessions.request import parse_duration, strip_native_tokens
 from tests.conftest import ROOT
+from tests.fakekube.seeds import PRIORITY_CLASS
 
 GEM = "/opt/ood/ondemand/root/usr/share/gems/3.3/ondemand/4.0.0/gems/ood_core/lib/ood_core/job/adapters/psij"
 NS = "ood-alice"
@@ -39,6 +40,7 @@ def site(fake_kube, tmp_path: Path, nss_env: dict[str, str]) -> dict[str, Any]:
     env.pop("OOD_K8S_DEBUG", None)
     client = KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file, sleep=lambda s: None)
     client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    fake_kube.seed(PRIORITY_CLASS)  # what 'cluster render' makes: sessions run at ood-interactive (issue 11)
     return {"env": env, "home": home, "fk": fake_kube, "tmp": tmp_path}
 
 

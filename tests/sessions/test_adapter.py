@@ -27,6 +27,9 @@ def client(fake_kube) -> KubeClient:
     c = KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file, sleep=lambda s: None, retries=1)
     for ns in (NS, "ood-bob"):
         c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    # what 'ood-k8s cluster render' makes: sessions run at ood-interactive (issue 11)
+    c.create({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "ood-interactive"},
+              "value": 1000})
     fake_kube.reset_requests()
     c.round_trips = 0
     return c

@@ -21,7 +21,8 @@ OWNER = {"apiVersion": "v1", "kind": "Pod", "name": JOB, "uid": UID, "controller
 HARDENED = {"allowPrivilegeEscalation": False, "privileged": False, "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]}}
 POD_SECURITY = {"runAsUser": 20001, "runAsGroup": 20001, "runAsNonRoot": True, "supplementalGroups": [30001, 30002],
-                "seccompProfile": {"type": "RuntimeDefault"}}
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "supplementalGroupsPolicy": "Strict"}  # issue 11: the image's /etc/group adds no group
 HOME_VOLUME = {"name": "home", "persistentVolumeClaim": {"claimName": "home"}}
 HOME_MOUNT = {"name": "home", "mountPath": "/home/alice"}
 FILES_VOLUME = {"name": "ood-files", "configMap": {"name": f"{JOB}-files", "defaultMode": 0o755}}
@@ -76,6 +77,7 @@ def test_cpu_session_pod(make_config) -> None:
         "spec": {
             "restartPolicy": "Never", "activeDeadlineSeconds": 3600, "automountServiceAccountToken": False,
             "enableServiceLinks": False, "securityContext": POD_SECURITY,
+            "priorityClassName": "ood-interactive",  # issue 11: every session at its class
             "containers": [{
                 "name": "app", "image": "quay.io/jupyter/scipy-notebook:2025-10-20", "imagePullPolicy": "IfNotPresent",
                 "command": ["/bin/bash", "/ood/script.sh"], "env": downward() + USER_ENV, "workingDir": "/home/alice",
@@ -102,6 +104,7 @@ def test_one_gpu_session_pod(make_config) -> None:
         "spec": {
             "restartPolicy": "Never", "activeDeadlineSeconds": 7200, "automountServiceAccountToken": False,
             "enableServiceLinks": False, "securityContext": POD_SECURITY,
+            "priorityClassName": "ood-interactive",  # issue 11: every session at its class
             "containers": [{
                 "name": "app", "image": "quay.io/jupyter/pytorch-notebook:cuda12-2025-10-20",
                 "imagePullPolicy": "IfNotPresent",
@@ -222,7 +225,9 @@ def test_every_native_key_of_the_incumbent_and_the_extensions(make_config) -> No
                      "annotations": annotations("rstudio")},
         "spec": {
             "restartPolicy": "OnFailure", "activeDeadlineSeconds": 3600, "automountServiceAccountToken": False,
-            "enableServiceLinks": False, "securityContext": POD_SECURITY,
+            "enableServiceLinks": False,  # 1.27: no supplementalGroupsPolicy
+            "securityContext": {k: v for k, v in POD_SECURITY.items() if k != "supplementalGroupsPolicy"},
+            "priorityClassName": "ood-interactive",  # issue 11: every session at its class
             "containers": [{
                 "name": "rstudio", "image": "rocker/rstudio:4.4", "imagePullPolicy": "Always",
                 "command": ["/init", "--port", "8787"], "env": main_env, "workingDir": "/home/alice/project",
@@ -298,6 +303,7 @@ def test_nodeport_session_pod(make_config, nodeport_host: str, field: str) -> No
         "spec": {
             "restartPolicy": "Never", "activeDeadlineSeconds": 3600, "automountServiceAccountToken": False,
             "enableServiceLinks": False, "securityContext": POD_SECURITY,
+            "priorityClassName": "ood-interactive",  # issue 11: every session at its class
             "containers": [{
                 "name": "app", "image": "quay.io/jupyter/scipy-notebook:2025-10-20", "imagePullPolicy": "IfNotPresent",
                 "command": ["/bin/bash", "/ood/script.sh"], "env": downward(8888, connect_host=field) + USER_ENV,

@@ -117,7 +117,7 @@ def test_efs_volume_objects_whole_dicts(make_config) -> None:
     cfg = make_config()
     objs = storage.volume_objects(cfg, ALICE, ALICE_NAMES, "fsap-0123456789abcdef0")
     assert objs == [home_pv({"csi": {"driver": "efs.csi.aws.com",
-                                     "volumeHandle": "fs-0123456789abcdef0::fsap-0123456789abcdef0"}}, ["tls"]),
+                                     "volumeHandle": "fs-0123456789abcdef0::fsap-0123456789abcdef0"}}, ["tls", "iam"]),
                     HOME_PVC]
 
 
@@ -251,7 +251,7 @@ def test_fingerprint_changes_exactly_when_the_objects_must(make_config) -> None:
 
 @pytest.mark.parametrize(("mode", "source"), [
     ("efs", {"file_system_id": "fs-0123456789abcdef0", "access_point_key": "c13686c1f26147f3",
-             "mount_options": ["tls"]}),
+             "mount_options": ["tls", "iam"]}),  # issue 11: iam mounts
     ("nfs", {"server": "nfs.example.edu", "path": "/export/home/alice", "mount_options": ["nfsvers=4.1", "hard"]}),
     ("pvc", {"claim": "home-alice"}), ("hostpath", {}), ("none", {})])
 def test_fingerprints_whole(make_config, mode: str, source: dict[str, Any]) -> None:
@@ -297,7 +297,7 @@ def test_first_login_creates_the_access_point_and_the_bound_pair(efs_env) -> Non
     ap_id = ap["AccessPointId"]
     assert result.annotations == {"ood-k8s.io/efs-access-point": ap_id, "ood-k8s.io/efs-access-point-key": want.key}
     assert result.objects == [home_pv({"csi": {"driver": "efs.csi.aws.com", "volumeHandle": f"{fs_id}::{ap_id}"}},
-                                      ["tls"]), HOME_PVC]
+                                      ["tls", "iam"]), HOME_PVC]
 
 
 def test_second_login_reuses_it_without_any_aws_call(efs_env, monkeypatch: pytest.MonkeyPatch) -> None:

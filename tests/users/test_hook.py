@@ -484,7 +484,7 @@ def test_run_in_process_fast_path_and_failure_modes(make_config: Any, tmp_path: 
     monkeypatch.setattr(provision.identity_mod, "lookup", lambda u: ALICE)
     calls: list[str] = []
     monkeypatch.setattr(credential, "ensure_tokens", lambda c, i, env: calls.append(sorted(env)) or "cached")
-    monkeypatch.setattr(userkubeconfig, "write", lambda c, i, n: False)
+    monkeypatch.setattr(userkubeconfig, "write_checked", lambda c, i, n: userkubeconfig.Written(False, ""))
     client = KubeClient(fake_kube.url, token=fake_kube.token, ca_file=fake_kube.ca_file, sleep=lambda s: None)
     sink: list[tuple[int, str]] = []
     env = {**EXPORTS, "HOME": "/root"}

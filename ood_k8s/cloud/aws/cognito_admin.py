@@ -126,7 +126,9 @@ def call(cfg: Config, cli: Any, operation: str, *, sleep: Callable[[float], None
                                                                        "ConnectTimeoutError", "ReadTimeoutError"):
                 sleep(min(8.0, 0.25 * 2 ** attempt))
                 continue
-            raise IdentityProviderError(f"cannot reach Cognito in {cfg.auth.cognito.region} ({type(exc).__name__})",
+            from ood_k8s.cloud.aws.errors import transport
+
+            raise IdentityProviderError(f"cannot reach Cognito in {cfg.auth.cognito.region}: {transport(exc)}",
                                         "check the portal's network path to Cognito and "
                                         "auth.cognito.region/endpoint_url; try again in a minute") from None
     raise AssertionError("unreachable")
@@ -184,6 +186,10 @@ def _get_user(cfg: Config, cli: Any, username: str, sleep: Callable[[float], Non
         raise explain(cfg, exc, username) from None
 
 
+def _managed(user: dict[str, Any], attribute: str) -> bool:
+    return any(a.get("Name") == attribute and a.get("Value") == "1" for a in user.get("UserAttributes", []))
+
+
 def ensure_user(cfg: Config, ident: Identity, *, cli: Any = None,
                 sleep: Callable[[float], None] = time.sleep, dry_run: bool = False) -> list[str]:
     """Create the Cognito user if missing and mirror group memberships; return the changes made.
@@ -204,6 +210,8 @@ def ensure_user(cfg: Config, ident: Identity, *, cli: Any = None,
         if user is None:
             attributes = [{"Name": k, "Value": v.format(user=username, uid=ident.uid, gid=ident.gid)}
                           for k, v in sorted(c.attributes.items())]
+            if c.managed_attribute:  # what tells a user ood-k8s made from one a stranger registered
+                attributes.append({"Name": c.managed_attribute, "Value": "1"})
             if not dry_run:
                 try:
                     call(cfg, cli, "admin_create_user", sleep=sleep, UserPoolId=pool, Username=username,
@@ -211,11 +219,17 @@ def ensure_user(cfg: Config, ident: Identity, *, cli: Any = None,
                 except ClientError as exc:
                     if _code(exc) != "UsernameExistsException":  # another hook created it meanwhile
                         raise
-            changes.append(f"created Cognito user {username}")
+            changes.append(f"{'would create' if dry_run else 'created'} Cognito user {username}")
         elif not user.get("Enabled", True):
             raise IdentityProviderError(f"Cognito user {username} is disabled",
                                         "an administrator disabled the account; re-enable it in the user pool "
                                         "if that was a mistake")
+        elif c.managed_attribute and not _managed(user, c.managed_attribute):
+            raise IdentityProviderError(
+                f"Cognito user {username} exists but was not created by ood-k8s (no {c.managed_attribute}): "
+                "someone may have registered the name first", "verify the account; delete it (ood-k8s recreates it) "
+                f"or mark it: aws cognito-idp admin-update-user-attributes --user-attributes "
+                f"Name={c.managed_attribute},Value=1")
         wanted = {cg for ug, cg in c.group_map.items() if ug in ident.groups}
         managed = set(c.group_map.values())
         current: set[str] = set()
@@ -231,12 +245,12 @@ def ensure_user(cfg: Config, ident: Identity, *, cli: Any = None,
         for group in sorted(wanted - current):
             if not dry_run:
                 _add_to_group(cfg, cli, username, group, sleep, changes)
-            changes.append(f"added {username} to Cognito group {group}")
+            changes.append(f"{'would add' if dry_run else 'added'} {username} to Cognito group {group}")
         for group in sorted((current & managed) - wanted):
             if not dry_run:
                 call(cfg, cli, "admin_remove_user_from_group", sleep=sleep, UserPoolId=pool, Username=username,
                      GroupName=group)
-            changes.append(f"removed {username} from Cognito group {group}")
+            changes.append(f"{'would remove' if dry_run else 'removed'} {username} from Cognito group {group}")
     except ClientError as exc:
         raise explain(cfg, exc, username) from None
     return changes
@@ -373,11 +387,11 @@ def check_cognito(cfg: Config, client: Any) -> list[Check]:
     if cfg.auth.mode != MODE:
         return [Check("Cognito", None, f"auth.mode is {cfg.auth.mode}")]
     try:
-        client.describe_user_pool(UserPoolId=c.user_pool_id)
+        described = client.describe_user_pool(UserPoolId=c.user_pool_id)["UserPool"]
     except aws.client_errors() as err:
         return [Check("Cognito user pool", False, f"{c.user_pool_id} in {c.region}: {aws.code(err)}",
                       aws.fix(err, "set auth.cognito.user_pool_id and auth.cognito.region"))]
-    pool = Check("Cognito user pool", True, f"{c.user_pool_id} in {c.region}")
+    pool = _check_pool(c, described)
     try:
         app = client.describe_user_pool_client(UserPoolId=c.user_pool_id, ClientId=c.client_id)["UserPoolClient"]
     except aws.client_errors() as err:
@@ -393,6 +407,14 @@ def check_cognito(cfg: Config, client: Any) -> list[Check]:
     if absent:
         problems.append("auth flows " + ", ".join(absent) + " not enabled")
         fixes.append("enable " + " and ".join(_FLOWS) + " on the app client")
+    user_flows = [f for f in flows if f not in _FLOWS]
+    if not flows or user_flows:
+        problems.append("it allows user-initiated sign-in (" + (", ".join(user_flows) or "no ExplicitAuthFlows: all")
+                        + "): with self sign-up a stranger can claim a username")
+        fixes.append("allow only " + " and ".join(_FLOWS))
+    if c.managed_attribute in (app.get("WriteAttributes") or []):
+        problems.append(f"it lets users write {c.managed_attribute}, ood-k8s's mark of the users it made")
+        fixes.append(f"remove {c.managed_attribute} from the app client's WriteAttributes")
     units = app.get("TokenValidityUnits") or {}
     refresh_days = app.get("RefreshTokenValidity", 30) * _UNIT_SECONDS[units.get("RefreshToken", "days")] / 86400
     id_seconds = app.get("IdTokenValidity", 60 if units.get("IdToken") == "minutes" else 1) * \
@@ -408,6 +430,23 @@ def check_cognito(cfg: Config, client: Any) -> list[Check]:
                                    f"public, {' and '.join(_FLOWS)}, ID tokens {id_seconds // 60} min, "
                                    f"refresh tokens {refresh_days:g} days")
     return [pool, Check("Cognito app client", not problems, detail, "; ".join(fixes))]
+
+
+def _check_pool(c: Any, pool: dict[str, Any]) -> Check:
+    """No self sign-up (a stranger could register a username before its owner's first login), and the
+    attribute that marks ood-k8s's users is defined."""
+    from ood_k8s.doctor.report import Check
+
+    problems, fixes = [], []
+    if not (pool.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly"):
+        problems.append("it allows self sign-up")
+        fixes.append("set AdminCreateUserConfig.AllowAdminCreateUserOnly true (aws cognito-idp update-user-pool)")
+    defined = {a["Name"] for a in pool.get("SchemaAttributes") or []}  # custom ones as 'custom:NAME'
+    if c.managed_attribute and c.managed_attribute not in defined:
+        problems.append(f"it does not define {c.managed_attribute}")
+        fixes.append(f"add the custom attribute {c.managed_attribute.removeprefix('custom:')} (String, mutable)")
+    detail = f"{c.user_pool_id} in {c.region}" + (": " + "; ".join(problems) if problems else "")
+    return Check("Cognito user pool", not problems, detail, "; ".join(fixes))
 
 
 def doctor_checks(ctx: Context) -> list[Check]:

@@ -260,7 +260,9 @@ def _call(efs: Any, op: str, **kwargs: Any) -> dict[str, Any]:
         raise CloudError(f"EFS {op} failed: no AWS credentials",
                          "give the portal an instance role or AWS credentials for EFS") from None
     except BotoCoreError as exc:
-        raise CloudError(f"EFS {op} failed: {exc}", "check storage.efs.region and endpoint_url and the "
+        from ood_k8s.cloud.aws.errors import transport
+
+        raise CloudError(f"EFS {op} failed: {transport(exc)}", "check storage.efs.region and endpoint_url and the "
                          "network path to EFS") from None
 
 
@@ -322,9 +324,11 @@ class EfsBackend(StaticPvBackend):
         return [finding, *check_pair(self, names, client, self.source(cfg, ident, ap_id))]
 
     def doctor_checks(self, ctx: "Context") -> "List[Check]":
+        from ood_k8s.cloud.aws import efs_policy
         from ood_k8s.storage import checks
 
-        return [_check_file_system(ctx), _check_csi_driver(ctx), checks.home_root(ctx.cfg)]
+        return [_check_file_system(ctx), efs_policy.check_policy(ctx), _check_csi_driver(ctx),
+                checks.home_root(ctx.cfg)]
 
 
 BACKEND = EfsBackend()

@@ -166,5 +166,10 @@ class ClusterAutoscaler:
             capacity.title(p), None, "no node now; the autoscaler must be able to add one from zero (tags: "
             "'ood-k8s cluster render --only node-groups')") for p in profiles]
 
+    def node_metadata(self, kube: KubeClient, cfg: Config) -> list[Check]:
+        from ood_k8s.cluster.autoscaler import NODE_METADATA_UNCHECKED  # deferred: autoscaler imports this module
+
+        return [NODE_METADATA_UNCHECKED]
+
 
 CLUSTER_AUTOSCALER = ClusterAutoscaler()

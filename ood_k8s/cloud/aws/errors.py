@@ -32,3 +32,13 @@ def fix(err: BaseException, default: str) -> str:
     if found in _CREDENTIALS:
         return "give the portal AWS credentials (instance profile, or AWS_PROFILE for root)"
     return default
+
+
+_TRANSPORT = {"EndpointConnectionError": "cannot connect to its endpoint",
+              "ConnectTimeoutError": "connecting timed out", "ReadTimeoutError": "it did not answer in time",
+              "ConnectionClosedError": "it closed the connection", "SSLError": "the TLS handshake failed"}
+
+
+def transport(err: BaseException) -> str:
+    """Why a call never reached AWS, in words (no exception class names): for one-line errors."""
+    return _TRANSPORT.get(type(err).__name__, " ".join(str(err).split())[:120] or "the call failed")

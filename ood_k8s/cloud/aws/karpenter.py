@@ -13,9 +13,9 @@ from ood_k8s.cluster import capacity
 from ood_k8s.cluster.facts import gpu_profiles, labels, pool_name
 from ood_k8s.config import Config, Profile
 from ood_k8s.core import vocab
-from ood_k8s.core.errors import NotFound
+from ood_k8s.core.errors import NotFound, OodK8sError
 from ood_k8s.core.kube import KubeClient
-from ood_k8s.doctor.report import APPLY_CLUSTER, Check
+from ood_k8s.doctor.report import APPLY_CLUSTER, Check, one_line
 
 TEMPLATE = "cluster/karpenter.yaml.j2"
 
@@ -113,6 +113,40 @@ class Karpenter:
             return [Check(capacity.title(p), False, "Karpenter is not installed (no NodePool API)",
                           "install Karpenter v1, or set cluster.autoscaler") for p in profiles]
         return [_pool_capacity(p, nodes, pools) for p in profiles]
+
+    def node_metadata(self, kube: KubeClient, cfg: Config) -> list[Check]:
+        """Every EC2NodeClass on the cluster, not only those ood-k8s renders: any may carry a session."""
+        try:
+            classes = kube.list("EC2NodeClass")
+        except NotFound:
+            return [Check("node metadata options", None, "no EC2NodeClass API (Karpenter not installed)")]
+        except OodK8sError as err:
+            return [Check("node metadata options", False, one_line(err),
+                          f"apply the provisioner RBAC: {APPLY_CLUSTER}")]
+        weak = [f"{c['metadata']['name']}: {', '.join(found)}" for c in classes
+                if (found := metadata_problems((c.get("spec") or {}).get("metadataOptions") or {}))]
+        if weak:
+            return [Check("node metadata options", False, "; ".join(weak),
+                          "set metadataOptions httpTokens: required and httpPutResponseHopLimit: 1 on each "
+                          "EC2NodeClass (pods would otherwise reach the node's IAM role)")]
+        return [Check("node metadata options", True, f"{len(classes)} EC2NodeClass(es): tokens required, hop limit 1")]
+
+
+# Karpenter v1's defaults when an EC2NodeClass sets no metadataOptions: tokens required, one hop.
+_METADATA_DEFAULTS = {"httpTokens": "required", "httpPutResponseHopLimit": 1}
+
+
+def metadata_problems(options: dict[str, Any]) -> list[str]:
+    """What makes a node's instance metadata (its IAM role) reachable from pods."""
+    opts = {**_METADATA_DEFAULTS, **options}
+    out = []
+    if opts.get("httpEndpoint", "enabled") == "disabled":
+        return out
+    if opts["httpTokens"] != "required":
+        out.append(f"httpTokens {opts['httpTokens']}")
+    if opts["httpPutResponseHopLimit"] != 1:
+        out.append(f"hop limit {opts['httpPutResponseHopLimit']}")
+    return out
 
 
 def _pool_capacity(p: Profile, nodes: list[dict[str, Any]], pools: set[str]) -> Check:

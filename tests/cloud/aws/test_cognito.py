@@ -110,8 +110,8 @@ def test_group_memberships_are_mirrored_and_unmapped_ones_kept(pool: Pool, make_
 
 def test_dry_run_changes_nothing(pool: Pool, make_config) -> None:
     cfg = pool.config(make_config)
-    assert cognito.ensure_user(cfg, BOB, dry_run=True) == ["created Cognito user bob",
-                                                           "added bob to Cognito group students"]
+    assert cognito.ensure_user(cfg, BOB, dry_run=True) == ["would create Cognito user bob",  # issue 13
+                                                           "would add bob to Cognito group students"]
     assert cognito.user_state(cfg, "bob") == "missing"
 
 
