@@ -81,6 +81,7 @@ def _install(rev: str) -> tuple[Path, Path]:
     import tempfile
 
     where = Path(tempfile.mkdtemp(prefix="bench-install-"))
+    where.chmod(0o755)  # users run its commands (the hook checks that the credential command is runnable)
     atexit.register(shutil.rmtree, where, True)
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
