@@ -19,25 +19,10 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to call as
 
 
 def as_uid(uid: int, gid: int, fn: Any, *args: Any) -> Any:
-    """``fn(*args)`` in a forked child running as ``uid`` (setgroups, setgid, setuid); its JSON result."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            os.write(w, json.dumps(fn(*args)).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    while chunk := os.read(r, 1 << 16):
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
+    """``fn(*args)`` in a forked child running as ``uid`` (setgroups, setgid, setuid); its result."""
+    from ood_k8s.core import fsutil
+
+    return fsutil.run_as(uid, gid, (), fn, *args)
 
 
 def poll(path: str, job: str, user: str = "") -> Any:

@@ -29,27 +29,14 @@ def strict_umask() -> Iterator[None]:
 def plugin_as(uid: int, argv: list[str]) -> tuple[int, str, str]:
     """``ood-k8s credential ARGS`` in a child that became ``uid`` (as kubectl runs it for the user)."""
     from ood_k8s.auth import plugin
+    from ood_k8s.core import fsutil
 
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - reports through the pipe
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            out, err = io.StringIO(), io.StringIO()
-            code = plugin.main(argv, stdout=out, stderr=err, environ={})
-            os.write(w, json.dumps([code, out.getvalue(), err.getvalue()]).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    data = b""
-    while chunk := os.read(r, 1 << 16):
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    code, out, err = json.loads(data or b'[-1, "", "child died"]')
+    def call() -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = plugin.main(argv, stdout=out, stderr=err, environ={})
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, err = fsutil.run_as(uid, uid, (), call)
     return code, out, err
 
 
