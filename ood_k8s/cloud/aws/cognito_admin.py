@@ -72,14 +72,12 @@ def client(cfg: Config) -> Any:
 
 
 def _new_client(cfg: Config) -> Any:
-    import boto3
-    from botocore.config import Config as BotoConfig
+    from ood_k8s.cloud.aws.clients import client as aws_client
 
     c = cfg.auth.cognito
     # Retries are ours (throttling with an injectable sleep); botocore's would hide them.
-    boto_cfg = BotoConfig(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5,
-                          read_timeout=cfg.cluster.request_timeout)
-    return boto3.client("cognito-idp", region_name=c.region, endpoint_url=c.endpoint_url or None, config=boto_cfg)
+    return aws_client("cognito-idp", region=c.region, endpoint_url=c.endpoint_url,
+                      read_timeout=cfg.cluster.request_timeout, attempts=1)
 
 
 def _code(exc: BaseException) -> str:

@@ -140,10 +140,10 @@ def annotations(ap_id: str, want: AccessPointSpec) -> dict[str, str]:
 
 def client(cfg: Config) -> Any:
     """A boto3 EFS client for the configured region (and endpoint, for VPC endpoints and tests)."""
-    import boto3  # deferred: ~140 ms, and the fast path makes no AWS call
+    from ood_k8s.cloud.aws.clients import client as aws_client  # deferred: boto3, and the fast path makes no AWS call
 
     e = cfg.storage.efs
-    return boto3.client("efs", region_name=e.region, endpoint_url=e.endpoint_url or None)
+    return aws_client("efs", region=e.region, endpoint_url=e.endpoint_url, read_timeout=cfg.cluster.request_timeout)
 
 
 def _tags(ap: Mapping[str, Any]) -> dict[str, str]:

@@ -27,9 +27,9 @@ def eks_name(cfg: Config) -> str:
 
 
 def client(cfg: Config) -> Any:
-    import boto3  # deferred: ~140 ms, and only the doctor's EKS check talks to EKS
+    from ood_k8s.cloud.aws.clients import client as aws_client  # only the doctor's EKS check talks to EKS
 
-    return boto3.client("eks", region_name=cfg.cluster.aws_region)
+    return aws_client("eks", region=cfg.cluster.aws_region, read_timeout=cfg.cluster.request_timeout)
 
 
 # --- the OIDC identity provider ------------------------------------------------------------------------
