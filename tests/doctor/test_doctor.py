@@ -6,6 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +31,7 @@ from ood_k8s.doctor.runner import Check
 from ood_k8s.kubeconfig import user as userkubeconfig
 from ood_k8s.storage import checks as storage_checks
 from ood_k8s.users import provision
-from tests.conftest import ALICE, replace
+from tests.conftest import ALICE, ROOT, replace
 
 NOW = 1_800_000_000.0
 
@@ -69,7 +73,21 @@ class Site:
 
 
 @pytest.fixture
-def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tmp_path: Path) -> Site:
+def runnable_plugin() -> Iterator[str]:
+    """The credential command, where every user can run it (issue 13: doctor checks that): pytest's
+    own temporary directories are 0700, and so may be the checkout's parent (a CI clone in mktemp -d)."""
+    where = Path(tempfile.mkdtemp(prefix="ood-k8s-bin-"))
+    where.chmod(0o755)
+    plugin = where / "ood-k8s"
+    plugin.write_text(f'#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m ood_k8s "$@"\n')
+    plugin.chmod(0o755)
+    yield str(plugin)
+    shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture
+def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tmp_path: Path,
+         runnable_plugin: str) -> Site:
     """A healthy site: cluster objects applied, GPU nodes, EFS and its driver, Cognito."""
     cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=aws)
     pool = cognito.create_user_pool(  # issue 11: admin-created users only, with ood-k8s's mark defined
@@ -84,6 +102,7 @@ def site(fake_kube: Any, aws: str, make_config: Callable[..., config.Config], tm
     home_root = tmp_path / "home"
     home_root.mkdir()
     cfg = make_config(**{
+        "auth.credential_command": runnable_plugin,
         "cluster.provisioner_kubeconfig": fake_kube.write_kubeconfig(str(tmp_path / "provisioner.kubeconfig")),
         "cluster.server": fake_kube.url, "cluster.certificate_authority": fake_kube.ca_file,
         "auth.cognito.endpoint_url": aws, "auth.cognito.user_pool_id": pool,

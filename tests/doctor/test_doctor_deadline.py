@@ -15,7 +15,7 @@ import yaml
 
 from ood_k8s import cli
 from ood_k8s.doctor.runner import Check
-from tests.doctor.test_doctor import Site, site, user_site  # noqa: F401  (fixtures)
+from tests.doctor.test_doctor import Site, runnable_plugin, site, user_site  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
