@@ -200,22 +200,31 @@ def open_home(home: str, home_root: str) -> int:
         base, parts = root, home[len(prefix):].split("/")
     else:
         base, parts = os.path.dirname(home), [os.path.basename(home)]
-    fd = os.open(base, O_SEARCH)
+
+    def step(fd: int, part: str, where: str) -> int:
+        try:
+            return os.open(part, O_SEARCH | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError as exc:
+            if _is_link_error(exc, fd, part):
+                raise SecurityError(f"refusing home {home}: {where} is a symbolic link",
+                                    "replace the link by the real directory; ood-k8s never writes "
+                                    "into a home through a link") from None
+            if isinstance(exc, NotADirectoryError):
+                raise SecurityError(f"refusing home {home}: {where} is not a directory",
+                                    "move it away; ood-k8s then creates the home") from None
+            raise
+
+    return _descend(os.open(base, O_SEARCH), base, parts, step)
+
+
+def _descend(fd: int, base: str, parts: list[str], step: Callable[[int, str, str], int]) -> int:
+    """Walk ``parts`` down from the directory ``fd`` (consumed), ``step(fd, part, path)`` opening each
+    next one; the last descriptor.  Nothing leaks when a step raises."""
     where = base.rstrip("/")
     try:
         for part in parts:
             where = f"{where}/{part}"
-            try:
-                nxt = os.open(part, O_SEARCH | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                if _is_link_error(exc, fd, part):
-                    raise SecurityError(f"refusing home {home}: {where} is a symbolic link",
-                                        "replace the link by the real directory; ood-k8s never writes "
-                                        "into a home through a link") from None
-                if isinstance(exc, NotADirectoryError):
-                    raise SecurityError(f"refusing home {home}: {where} is not a directory",
-                                        "move it away; ood-k8s then creates the home") from None
-                raise
+            nxt = step(fd, part, where)
             os.close(fd)
             fd = nxt
     except BaseException:
@@ -232,17 +241,8 @@ def walk_dirs(root: str, parts: list[str], *, create_mode: Optional[int] = None,
     With ``root_fd`` (a descriptor of ``root`` the caller opened safely, e.g. :func:`open_home`) the
     walk starts from a duplicate of it instead; the caller keeps and closes its own."""
     fd = os.open(root, O_SEARCH) if root_fd is None else os.dup(root_fd)
-    where = root
-    try:
-        for part in parts:
-            where = os.path.join(where, part)
-            nxt = open_dir_at(fd, part, create_mode=create_mode, uid=uid, gid=gid, where=where)
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    return _descend(fd, root, parts, lambda at, part, where: open_dir_at(
+        at, part, create_mode=create_mode, uid=uid, gid=gid, where=where))
 
 
 def check_relative(path: str, what: str) -> list[str]:
