@@ -128,6 +128,12 @@ class CognitoProvider:
     title = "Cognito"
     manages_users = True
 
+    def iam_statements(self, cfg: "Config") -> List[Dict[str, Any]]:
+        """What the portal's role must allow (``cluster render --only iam``)."""
+        from ood_k8s.cloud.aws import cognito_admin
+
+        return cognito_admin.iam_statements(cfg)
+
     def issuer(self, cfg: "Config") -> Issuer:
         return Issuer(issuer(cfg), cfg.auth.cognito.client_id, api_endpoint(cfg))
 

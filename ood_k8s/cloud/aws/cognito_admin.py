@@ -450,3 +450,17 @@ def _check_pool(c: Any, pool: dict[str, Any]) -> Check:
 def doctor_checks(ctx: Context) -> list[Check]:
     """The doctor's Cognito lines, through the run's ``cognito`` client (:func:`client` by default)."""
     return check_cognito(ctx.cfg, ctx.client("cognito"))
+
+
+# What the portal's role must allow for the calls above (``cluster render --only iam``).
+IAM_ACTIONS = [
+    "cognito-idp:AdminGetUser", "cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser",
+    "cognito-idp:AdminSetUserPassword", "cognito-idp:AdminInitiateAuth", "cognito-idp:AdminListGroupsForUser",
+    "cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup", "cognito-idp:CreateGroup",
+    "cognito-idp:DescribeUserPool", "cognito-idp:DescribeUserPoolClient"]
+
+
+def iam_statements(cfg: Config) -> list[dict[str, Any]]:
+    c = cfg.auth.cognito
+    return [{"Sid": "CognitoUsers", "Effect": "Allow", "Action": IAM_ACTIONS,
+             "Resource": f"arn:aws:cognito-idp:{cfg.cluster.aws_region}:*:userpool/{c.user_pool_id}"}]

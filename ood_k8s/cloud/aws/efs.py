@@ -274,6 +274,18 @@ class EfsBackend(StaticPvBackend):
     csi_driver = CSI_DRIVER
     cloud_client = "efs"
 
+    def iam_statements(self, cfg: Config) -> List[Dict[str, Any]]:
+        """What the portal's role must allow (``cluster render --only iam``)."""
+        from ood_k8s.cloud.aws import efs_policy
+
+        return efs_policy.portal_statements(cfg)
+
+    def iam_roles(self, cfg: Config) -> Tuple[Dict[str, Any], List[str]]:
+        """The EFS CSI driver's role, and how to make it."""
+        from ood_k8s.cloud.aws import efs_policy
+
+        return efs_policy.csi_role(cfg)
+
     def source_context(self, cfg: Config, ident: Identity, volume_id: str) -> Dict[str, Any]:
         e = cfg.storage.efs
         return {"file_system_id": e.file_system_id, "access_point_id": volume_id,

@@ -156,3 +156,30 @@ def check_policy(ctx: Context) -> Check:
         return Check("EFS file-system policy", False, f"{fs}: {'; '.join(found)}",
                      f"apply the policy of '{RENDER}' (aws efs put-file-system-policy)")
     return Check("EFS file-system policy", True, f"{fs}: TLS only, access points only, no root access")
+
+
+# What the portal's role must allow for efs.py's calls and the doctor's reads (``cluster render --only iam``).
+PORTAL_ACTIONS = [
+    "elasticfilesystem:CreateAccessPoint", "elasticfilesystem:DescribeAccessPoints",
+    "elasticfilesystem:DeleteAccessPoint", "elasticfilesystem:TagResource",
+    "elasticfilesystem:DescribeFileSystems", "elasticfilesystem:DescribeFileSystemPolicy"]
+CSI_MANAGED_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
+CSI_SERVICE_ACCOUNT = "kube-system/efs-csi-controller-sa"
+
+
+def portal_statements(cfg: Config) -> list[dict[str, Any]]:
+    region = cfg.cluster.aws_region
+    fs = f"arn:aws:elasticfilesystem:{region}:*:file-system/{cfg.storage.efs.file_system_id}"
+    return [{"Sid": "EfsHomes", "Effect": "Allow", "Action": PORTAL_ACTIONS,
+             "Resource": [fs, f"arn:aws:elasticfilesystem:{region}:*:access-point/*"]}]
+
+
+def csi_role(cfg: Config) -> tuple[dict[str, Any], list[str]]:
+    """The EFS CSI driver's role (its policies) and the command that makes it."""
+    csi: dict[str, Any] = {"serviceAccount": CSI_SERVICE_ACCOUNT, "managedPolicy": CSI_MANAGED_POLICY}
+    if cfg.storage.efs.client_role_arns:
+        csi["inlinePolicy"] = csi_role_policy(cfg)
+    apply = (f"eksctl create iamserviceaccount --cluster {cfg.cluster.eks_name or '<cluster>'} "
+             "--namespace kube-system --name efs-csi-controller-sa --role-name "
+             f"AmazonEKS_EFS_CSI_DriverRole --role-only --attach-policy-arn {CSI_MANAGED_POLICY} --approve")
+    return {"efsCsiDriverRole": csi}, [apply]
