@@ -81,6 +81,7 @@ RESOURCES: dict[str, Resource] = {r.kind: r for r in (
     _r("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     _r("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
     _r("PriorityClass", "scheduling.k8s.io/v1", "priorityclasses", False),
+    _r("Lease", "coordination.k8s.io/v1", "leases"),
     _r("SelfSubjectAccessReview", "authorization.k8s.io/v1", "selfsubjectaccessreviews", False),
     _r("ValidatingAdmissionPolicy", "admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False),
     _r("ValidatingAdmissionPolicyBinding", "admissionregistration.k8s.io/v1",

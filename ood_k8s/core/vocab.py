@@ -47,6 +47,17 @@ QUEUE_ANNOTATION = KEY_PREFIX + "queue"
 SUBMIT_HOST_ANNOTATION = KEY_PREFIX + "submit-host"
 HOLD_GATE = KEY_PREFIX + "hold"  # the scheduling gate of a job submitted on hold
 KARPENTER_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
+COURSE_LABEL = KEY_PREFIX + "course"  # the course a session (or placeholder) belongs to
+
+# --- a session's lifecycle, written by the submit and the agent's leader ---------------------------
+DEADLINE_ANNOTATION = KEY_PREFIX + "deadline"  # RFC 3339 UTC: when the leader ends the session (extend moves it)
+END_REASON_ANNOTATION = KEY_PREFIX + "end-reason"  # why the agent ended it: a code (deadline, idle, budget, ...)
+END_MESSAGE_ANNOTATION = KEY_PREFIX + "end-message"  # ... and the one line the card and completed view show
+WARNING_ANNOTATION = KEY_PREFIX + "warning"  # the warning the leader gave before ending it (one line)
+WARNING_REASON_ANNOTATION = KEY_PREFIX + "warning-reason"  # ... and its code, so a warning is given once
+RECORDED_ANNOTATION = KEY_PREFIX + "usage-recorded"  # the ledger holds this ended session (cleanup may delete it)
+AGENT_COMPONENT = PRODUCT + "-agent"  # Events' reportingComponent / source.component; the Lease holder prefix
+LEASE_NAME = PRODUCT + "-agent"  # the coordination.k8s.io Lease the portals' agents elect a leader with
 KARPENTER_NODEPOOL_LABEL = "karpenter.sh/nodepool"
 
 # --- EFS homes: on the user's claim and on the access point (AWS tags) -----------------------------
