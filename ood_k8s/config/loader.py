@@ -92,6 +92,8 @@ def _convert(tp: Any, value: Any, path: str, problems: List[str], check: Optiona
             result = value
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             result = str(value)
+        elif hasattr(value, "isoformat"):  # an unquoted 2027-01-25 is a YAML date: a term date meant as written
+            result = value.isoformat()
     if result is bad:
         problems.append(f"{path}: got {_show(value)}, expected {_describe(tp)}")
         return None

@@ -13,6 +13,7 @@ loader reads them as types (see :mod:`ood_k8s.config.section`).
 import re
 from typing import Any, Dict, List, Literal
 
+from ood_k8s.config.course import CourseConfig, UsageConfig
 from ood_k8s.config.section import REQUIRED, section, setting
 from ood_k8s.config.values import (
     check_abs_path,
@@ -423,6 +424,9 @@ class AgentConfig:
     timeout: float = setting(0.1, "Seconds a poll waits for the agent before it asks the API server itself.",
                              check=check_positive)
     health_port: int = setting(0, "Port of the agent's /healthz on 127.0.0.1. 0: none.", check=check_non_negative)
+    namespace: str = setting("ood-k8s-system", "Namespace of the agents' own objects: the leader's Lease, the "
+                             "usage ledger, warm-capacity placeholders. 'cluster render' creates it.",
+                             check=check_dns_label)
 
 
 @section
@@ -438,6 +442,9 @@ class Config:
     storage: StorageConfig = setting(doc="Home directories.", factory=StorageConfig)
     templates: TemplatesConfig = setting(doc="Template search path.", factory=TemplatesConfig)
     agent: AgentConfig = setting(doc="The agent: a watch-fed cache answering status polls.", factory=AgentConfig)
+    courses: List[CourseConfig] = setting(doc="Courses: a roster, its profiles, term, meetings and GPU-hour budget.",
+                                          factory=list)
+    usage: UsageConfig = setting(doc="The usage ledger and its reports.", factory=UsageConfig)
     secrets_file: str = setting("", "Root-only YAML file (chmod 0600) holding the secret settings, with the same "
                                 "keys (e.g. users: {image_pull_secret: {dockerconfigjson: ...}}). The site "
                                 "configuration is read by every user's processes; this file only by root's (hook, "
