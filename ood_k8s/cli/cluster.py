@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 EXTRAS = {"eksctl": "the EKS OIDC identity provider, as an eksctl ClusterConfig fragment",
           "node-groups": "cluster-autoscaler node groups: tags and settings",
           "efs-policy": "the EFS file-system policy (TLS and access points only, no root) and the IAM policy "
                         "of the EFS CSI driver's role",
-          "iam": "the IAM policies: the portal's role (Cognito, EFS access points, EKS reads) and the EFS CSI "
-                 "driver's role"}
+          "iam": "the IAM policies: the portal's role (Cognito, EFS access points, the doctor's EKS, EC2 and "
+                 "Auto Scaling reads) and the EFS CSI driver's role"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "are not Kubernetes objects.")
     render.add_argument("--output", "-o", choices=("yaml", "json"), default="yaml")
     render.add_argument("--only", metavar="WHAT",
-                        help="one kind (e.g. ClusterRole, NodePool), or 'eksctl', 'node-groups', 'efs-policy' or 'iam'")
+                        help="one kind (e.g. ClusterRole, NodePool), or one of the other documents: " +
+                        ", ".join(EXTRAS))
     render.set_defaults(handler=_render)
     doctor = sub.add_parser("doctor", help="check the site's setup: a checklist with a fix for each problem",
                             description="Check configuration, API access, the provisioner's permissions, Cognito, "
@@ -71,11 +73,27 @@ def _render(args: argparse.Namespace) -> int:
     for obj in objs:
         out.append("---\n" + yaml.safe_dump(obj, sort_keys=False, allow_unicode=True).rstrip("\n"))
     if not only:
-        extras = ["eksctl"] + (["node-groups"] if cluster.node_groups(cfg) else [])
         out.append("# Not Kubernetes objects, printed separately: " +
-                   "; ".join(f"--only {e} ({EXTRAS[e]})" for e in extras))
+                   "; ".join(f"--only {e} ({EXTRAS[e]})" for e in other_documents(cfg)))
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+def other_documents(cfg: Any) -> list[str]:
+    """The ``--only`` documents this site renders, in the order of the one registry of them
+    (:data:`ood_k8s.cluster.manifests.EXTRAS`): each is built, and one that is empty or refused (no node
+    groups without cluster-autoscaler, no EFS policy off EFS or before its roles are listed) is left out."""
+    from ood_k8s.cluster import manifests as cluster
+    from ood_k8s.core.errors import UsageError
+
+    out = []
+    for name in cluster.EXTRAS:
+        try:
+            if cluster.document(cfg, name):
+                out.append(name)
+        except UsageError:
+            continue
+    return out
 
 
 def _doctor(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ood_k8s.cloud.aws import node_groups
 from ood_k8s.cloud.aws.eks import CLUSTER_AUTOSCALER
 from ood_k8s.cloud.aws.karpenter import KARPENTER
 from ood_k8s.cluster import capacity
@@ -61,12 +62,7 @@ class NoAutoscaler:
         return [capacity.fixed_nodes(p, nodes) or _no_node(p) for p in profiles]
 
     def node_metadata(self, kube: KubeClient, cfg: Config) -> list[Check]:
-        return [NODE_METADATA_UNCHECKED]
-
-
-NODE_METADATA_UNCHECKED = Check(
-    "node metadata options", None, "not checked for nodes outside Karpenter: their launch templates must set "
-    "HttpTokens required and HttpPutResponseHopLimit 1 (aws ec2 describe-launch-template-versions)")
+        return node_groups.unread(cfg)  # the node groups themselves: cloud/aws/node_groups.py, its own provider
 
 
 def _no_node(p: Profile) -> Check:

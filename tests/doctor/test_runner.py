@@ -62,7 +62,7 @@ def test_clients_are_made_once_and_only_when_asked(monkeypatch: pytest.MonkeyPat
 
 def test_unknown_clients_are_refused(make_config: Callable[..., config.Config]) -> None:
     with pytest.raises(TypeError, match="unknown doctor clients"):
-        runner.run(make_config(), None, ec2=object())
+        runner.run(make_config(), None, s3=object())  # ec2 is a doctor client now (node groups)
 
 
 def test_every_registered_provider_and_client_is_callable() -> None:

@@ -167,9 +167,9 @@ class ClusterAutoscaler:
             "'ood-k8s cluster render --only node-groups')") for p in profiles]
 
     def node_metadata(self, kube: KubeClient, cfg: Config) -> list[Check]:
-        from ood_k8s.cluster.autoscaler import NODE_METADATA_UNCHECKED  # deferred: autoscaler imports this module
+        from ood_k8s.cloud.aws import node_groups  # read by its own doctor provider when cluster.eks_name is set
 
-        return [NODE_METADATA_UNCHECKED]
+        return node_groups.unread(cfg)
 
 
 CLUSTER_AUTOSCALER = ClusterAutoscaler()

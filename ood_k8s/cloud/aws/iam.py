@@ -2,7 +2,8 @@
 
 The portal's role (the instance profile of the OOD host, used by the hook and admin commands) needs
 the Cognito calls of :mod:`ood_k8s.cloud.aws.cognito_admin`, the EFS calls of
-:mod:`ood_k8s.cloud.aws.efs` (access points, and the doctor's reads) and the doctor's EKS reads;
+:mod:`ood_k8s.cloud.aws.efs` (access points, and the doctor's reads), the doctor's EKS reads and its
+reads of every node group's metadata options (:mod:`ood_k8s.cloud.aws.node_groups`: EKS, EC2, Auto Scaling);
 the EFS CSI driver's role needs AWS's managed policy plus :func:`efs_policy.csi_role_policy` for
 ``iam`` mounts.  Only what this site's modes use is rendered.  Account ids are ``*``: the pool, file
 system and cluster names already pin the resources, and no placeholder is left to edit.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ood_k8s.cloud.aws import node_groups
 from ood_k8s.config import Config
 
 # The doctor's EKS reads (cloud/aws/eks.py): not a mode of anything, asked whenever the cluster is named.
@@ -38,6 +40,7 @@ def portal_policy(cfg: Config) -> dict[str, Any]:
         statements.append({"Sid": "EksDoctor", "Effect": "Allow", "Action": EKS_ACTIONS,
                            "Resource": [f"arn:aws:eks:{region}:*:cluster/{name}",
                                         f"arn:aws:eks:{region}:*:identityproviderconfig/{name}/*"]})
+        statements += node_groups.iam_statements(cfg)  # issue 11: every node group's metadata options
     return {"Version": "2012-10-17", "Statement": statements}
 
 
