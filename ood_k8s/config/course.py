@@ -97,8 +97,29 @@ class CourseConfig:
 
 
 @section
+class CapacityConfig:
+    pause_image: str = setting("registry.k8s.io/pause:3.10", "Image of the warm-capacity placeholder pods and of "
+                               "the pre-pullers' idle container.")
+    device_plugin_namespace: str = setting("gpu-operator", "Namespace of the NVIDIA device plugin (GPU operator): "
+                                           "'cluster render' puts the GPU sharing ConfigMap there.",
+                                           check=check_dns_label)
+    device_plugin_config: str = setting("ood-k8s-device-plugin", "Name of that ConfigMap (the GPU operator's "
+                                        "devicePlugin.config.name); each shared profile's nodes select their "
+                                        "entry with the label nvidia.com/device-plugin.config.",
+                                        check=check_dns_label)
+
+
+@section
 class UsageConfig:
     prices: Dict[str, float] = setting(doc="On-demand price per hour of each instance type (e.g. g5.xlarge: "
                                        "1.006), for the cost estimate of 'ood-k8s usage'.", factory=dict)
     currency: str = setting("USD", "Currency of 'prices'.")
     retention_days: int = setting(400, "Days the ledger keeps ended sessions.", check=check_non_negative)
+    finalizer: bool = setting(False, "Sessions carry a finalizer the ledger removes once it has recorded them, so "
+                              "a session deleted between the agent's passes (or while no agent runs) is still "
+                              "recorded. Turn on only where 'ood-k8s agent' runs: until it does, deleted sessions "
+                              "stay Terminating.")
+    budget_warning: str = setting("15m", "How long before a course's GPU-hour budget runs out the agent warns the "
+                                  "sessions it will end.", check=check_duration)
+    refresh: float = setting(60.0, "Seconds the agent reuses its read of the whole ledger (budget checks, usage "
+                             "answers); its own records are seen at once.", check=check_non_negative)

@@ -155,10 +155,15 @@ def _profile_problems(cfg: Config) -> List[str]:
 
 
 def _walltime_problems(cfg: Config) -> List[str]:
+    problems = []
     if cfg.jobs.default_walltime > cfg.jobs.max_walltime:
-        return [f"jobs.default_walltime: got {cfg.jobs.default_walltime}, expected <= "
-                f"jobs.max_walltime ({cfg.jobs.max_walltime})"]
-    return []
+        problems.append(f"jobs.default_walltime: got {cfg.jobs.default_walltime}, expected <= "
+                        f"jobs.max_walltime ({cfg.jobs.max_walltime})")
+    for i, p in enumerate(cfg.profiles):  # the guard holds every pod to the site's maximum (issue 15)
+        if p.max_walltime > cfg.jobs.max_walltime:
+            problems.append(f"profiles[{i}].max_walltime: got {p.max_walltime}, expected at most jobs.max_walltime "
+                            f"({cfg.jobs.max_walltime}); 0 means the site's")
+    return problems
 
 
 def _storage_problems(cfg: Config) -> List[str]:
@@ -185,10 +190,34 @@ def _isolation_problems(cfg: Config) -> List[str]:
     return network.config_problems(cfg) + pods.config_problems(cfg)
 
 
+def _agent_problems(cfg: Config) -> List[str]:
+    a = cfg.agent  # client-go's leaderelection rules: a leader steps down before its Lease can lapse
+    if not a.retry_period < a.renew_deadline < a.lease_duration:
+        return [f"agent: retry_period ({a.retry_period}) < renew_deadline ({a.renew_deadline}) < lease_duration "
+                f"({a.lease_duration}) is required, or two agents could lead at once"]
+    return []
+
+
+def _course_problems(cfg: Config) -> List[str]:
+    if not cfg.courses:
+        return []
+    from ood_k8s.courses import checks  # deferred: zoneinfo, and only for a site with courses
+
+    return checks.config_problems(cfg)
+
+
+def _gpu_sharing_problems(cfg: Config) -> List[str]:
+    if not any(p.gpu.mig or p.gpu.time_slicing or p.gpu.resource.startswith("nvidia.com/mig-") for p in cfg.profiles):
+        return []
+    from ood_k8s.capacity import gpushare  # deferred: only a site that shares GPUs
+
+    return gpushare.config_problems(cfg)
+
+
 # Rules that involve more than one key, in the order their problems are reported.
 CROSS_CHECKS: Tuple[Callable[[Config], List[str]], ...] = (
     _profile_problems, _walltime_problems, _storage_problems, _auth_problems, _server_problems,
-    _isolation_problems)
+    _isolation_problems, _course_problems, _agent_problems, _gpu_sharing_problems)
 
 
 def _cross_checks(cfg: Config, problems: List[str]) -> None:
@@ -288,6 +317,11 @@ def load(path: Optional[str] = None, read_only: bool = False) -> Config:
     mark = yamlcache.last_code_mark() if compiles else None
     if compiles and (cache is None or mark is not None):
         yamlcache.write_cache(resolved, text, data, st, checked=mark)
+    if cfg.agent.enabled and not read_only and yamlcache.may_write(st):  # the polls' way to the agent
+        from ood_k8s.agent import fastpoll
+
+        a = cfg.agent
+        fastpoll.keep_hint(resolved, text, st, fastpoll.Hint(a.socket, a.timeout, a.max_age, cfg.users.min_uid))
     if cfg.secrets_file and not read_only:
         from ood_k8s.config.files import merge_secrets  # root processes only; students never read it
 

@@ -13,10 +13,12 @@ loader reads them as types (see :mod:`ood_k8s.config.section`).
 import re
 from typing import Any, Dict, List, Literal
 
-from ood_k8s.config.course import CourseConfig, UsageConfig
+from ood_k8s.config.agent import AgentConfig
+from ood_k8s.config.course import CapacityConfig, CourseConfig, UsageConfig
 from ood_k8s.config.section import REQUIRED, section, setting
 from ood_k8s.config.values import (
     check_abs_path,
+    check_activity_probe,
     check_auth_mode,
     check_cidr,
     check_csi_driver,
@@ -251,6 +253,10 @@ class GpuConfig:
     resource: str = setting("nvidia.com/gpu", "Extended resource name.", check=check_resource_name)
     default: int = setting(0, "GPUs when the form asks for none.", check=check_non_negative)
     max: int = setting(0, "Most GPUs one session may ask for.", check=check_non_negative)
+    time_slicing: int = setting(0, "Sessions sharing each GPU of the profile's nodes (NVIDIA time-slicing replicas; "
+                                "no memory isolation). 0: whole GPUs.", check=check_non_negative)
+    mig: str = setting("", "MIG layout of its nodes (GPU operator mig-manager config, e.g. all-1g.5gb); 'resource' "
+                       "names the slice, e.g. nvidia.com/mig-1g.5gb. Empty: no MIG.")
 
 
 @section
@@ -297,6 +303,17 @@ class Profile:
     shm_size: str = setting("", "Size of a memory-backed /dev/shm (deep-learning data loaders). Empty: "
                             "the runtime's 64Mi.", check=check_quantity)
     whole_node: bool = setting(False, "Request the profile's maxima so the pod owns its node.")
+    prepull: bool = setting(False, "'cluster render' adds a DaemonSet pulling the image onto each node of the "
+                            "profile's pools (sites without an image snapshot).")
+    idle_timeout: int = setting(0, "Seconds unused (its activity_probe says) before the agent warns, then ends the "
+                                "session (never its home data). 0: never.", check=check_non_negative)
+    gpu_idle_timeout: int = setting(0, "Seconds its GPUs may stay at or under agent.gpu_idle_threshold before the "
+                                    "same. 0: never.", check=check_non_negative)
+    activity_probe: str = setting("jupyter", "How the agent asks the app if it is in use: jupyter, none.",
+                                  check=check_activity_probe)
+    max_walltime: int = setting(0, "Longest a session of this profile may run, in seconds, extensions included "
+                                "(its pod's activeDeadlineSeconds). 0: jobs.max_walltime; never more than it.",
+                                check=check_non_negative)
     groups: List[str] = setting(doc="Unix groups allowed to use the profile. Empty: every user.",
                                 factory=list)
     karpenter: KarpenterConfig = setting(doc="Node pool rendered for this profile by 'ood-k8s cluster "
@@ -412,24 +429,6 @@ class TemplatesConfig:
 
 
 @section
-class AgentConfig:
-    # Read by every status poll (through the config's compiled cache) before it opens the socket.
-    enabled: bool = setting(False, "Status polls (ood-k8s-psij get_info, 'ood-k8s job info/list') ask the agent "
-                            "('ood-k8s agent') first and fall back to the API server when it does not answer.")
-    socket: str = setting("/run/ood-k8s/agent.sock", "The agent's Unix socket; it answers each caller about "
-                          "the caller's own sessions only (the kernel names the caller).", check=check_abs_path)
-    max_age: float = setting(60.0, "Seconds the agent's view may lag the API server (its watch down or silent) "
-                             "and still answer a poll; older, the poll asks the API server itself.",
-                             check=check_positive)
-    timeout: float = setting(0.1, "Seconds a poll waits for the agent before it asks the API server itself.",
-                             check=check_positive)
-    health_port: int = setting(0, "Port of the agent's /healthz on 127.0.0.1. 0: none.", check=check_non_negative)
-    namespace: str = setting("ood-k8s-system", "Namespace of the agents' own objects: the leader's Lease, the "
-                             "usage ledger, warm-capacity placeholders. 'cluster render' creates it.",
-                             check=check_dns_label)
-
-
-@section
 class Config:
     cluster: ClusterConfig = setting(doc="The Kubernetes cluster.", factory=ClusterConfig)
     portal: PortalConfig = setting(doc="This Open OnDemand portal.", factory=PortalConfig)
@@ -445,6 +444,7 @@ class Config:
     courses: List[CourseConfig] = setting(doc="Courses: a roster, its profiles, term, meetings and GPU-hour budget.",
                                           factory=list)
     usage: UsageConfig = setting(doc="The usage ledger and its reports.", factory=UsageConfig)
+    capacity: CapacityConfig = setting(doc="Warm capacity, GPU sharing, image pre-pullers.", factory=CapacityConfig)
     secrets_file: str = setting("", "Root-only YAML file (chmod 0600) holding the secret settings, with the same "
                                 "keys (e.g. users: {image_pull_secret: {dockerconfigjson: ...}}). The site "
                                 "configuration is read by every user's processes; this file only by root's (hook, "

@@ -88,6 +88,10 @@ def check_non_negative(value: float) -> Optional[str]:
     return None if value >= 0 else "a number >= 0"
 
 
+def check_percent(value: float) -> Optional[str]:
+    return None if 0 <= value <= 100 else "a percentage from 0 to 100"
+
+
 def check_auth_mode(value: str) -> Optional[str]:
     """``auth.mode`` names a registered identity provider (:mod:`ood_k8s.auth.provider`)."""
     from ood_k8s.auth import provider  # deferred: its Protocol costs every poll ~0.8 ms at import
@@ -102,3 +106,10 @@ def check_storage_mode(value: str) -> Optional[str]:
     return backend.check_mode(value)
 
 
+
+
+def check_activity_probe(value: str) -> Optional[str]:
+    """``profiles[].activity_probe`` names a registered probe (:mod:`ood_k8s.agent.activity`)."""
+    from ood_k8s.agent import activity  # deferred: the agent's module, checked only when a file names a probe
+
+    return activity.check_probe(value)
