@@ -37,6 +37,19 @@ def _no_site_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(config_mod.loader, "DEFAULT_PATH", "/nonexistent/ood_k8s.yml")
 
 
+class Clock:
+    """An injectable clock a test sets or advances (use cases take ``clock: Callable[[], float]``)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def replace(obj: Any, **changes: Any) -> Any:
     """A copy of a config section, an Identity or a dataclass with ``changes``; dotted paths reach into
     sections: replace(cfg, **{"cluster.server": url})."""

@@ -132,7 +132,8 @@ def test_discovery_documents(api: Client) -> None:
     assert {g["name"] for g in groups["groups"]} == {
         "rbac.authorization.k8s.io", "networking.k8s.io", "scheduling.k8s.io", "authorization.k8s.io",
         "admissionregistration.k8s.io", "storage.k8s.io", "karpenter.sh", "karpenter.k8s.aws",
-        "apps"}  # issue 11: the aws-node DaemonSet doctor reads
+        "apps",  # issue 11: the aws-node DaemonSet doctor reads
+        "coordination.k8s.io"}  # issue 15: the agents' leader-election Lease
     core = api("GET", "/api/v1").body
     assert core["kind"] == "APIResourceList" and core["groupVersion"] == "v1"
     pods = next(r for r in core["resources"] if r["name"] == "pods")

@@ -127,7 +127,7 @@ class Probe(NamedTuple):
 def psij_poll(site: dict[str, Any], probe: Probe) -> set[str]:  # noqa: F811
     """OOD's status polls of a session while it runs and once it has ended (that poll leaves the end
     note): ``get_info.py --id=JOB`` run by ``ood-k8s-psij`` (its console script is
-    ood_k8s.ood.psij_shim:cli); the session was submitted as OOD submits one."""
+    ood_k8s.agent.fastpoll:cli, then ood_k8s.ood.psij_shim's); the session was submitted as OOD submits one."""
     from tests.ood.test_psij_shim import NS, ood_psij_request, shim
 
     req = ood_psij_request(site, "exec jupyter lab\n", job_name="sys/dashboard/sys/jupyter", wall_time=3600,
@@ -142,7 +142,7 @@ def psij_poll(site: dict[str, Any], probe: Probe) -> set[str]:  # noqa: F811
                                                   "state": {"running": {"startedAt": "2025-01-01T00:00:00Z"}}}])
 
     def poll() -> str:
-        out = subprocess.run([sys.executable, "-c", "from ood_k8s.ood.psij_shim import cli; cli()",
+        out = subprocess.run([sys.executable, "-c", "from ood_k8s.agent.fastpoll import cli; cli()",
                               f"{GEM}/get_info.py", f"--id={job_id}", "--executor=ood_k8s", "--user=alice"],
                              capture_output=True, text=True, env=probe.env(site["env"]), cwd=site["tmp"], timeout=60)
         assert out.returncode == 0, out.stderr[-2000:]

@@ -40,6 +40,15 @@ def test_the_poll_path_modules_import_nothing_heavy() -> None:
                   "ood_k8s.kubeconfig.read, ood_k8s.auth.plugin, ood_k8s.core.identity") == []
 
 
+def test_the_poll_launcher_imports_only_builtin_modules() -> None:
+    # ood-k8s-psij's console script is ood_k8s.agent.fastpoll:cli: a poll the agent answers must cost
+    # the interpreter's start and little more (issue 15: 20 ms), so not even typing, json or socket.
+    code = ("import sys\nbefore = set(sys.modules)\nimport ood_k8s.agent.fastpoll\n"
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=str(ROOT))
+    assert out.stdout.split() == ["ood_k8s", "ood_k8s.agent", "ood_k8s.agent.fastpoll"]
+
+
 def test_the_poll_path_compiles_no_annotation_at_import() -> None:
     # A NamedTuple or config section whose annotations are strings (postponed annotations) makes
     # typing compile each one: ~0.3 ms per field; 63 of them in this probe before it was pinned.

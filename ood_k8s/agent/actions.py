@@ -15,17 +15,20 @@ code, so a later pass does not warn again, and as a ``Warning`` Event.
 **Deleting** removes the pod; its children (Service, Secret) go with it by ownerReference.
 
 All three are idempotent: a repeated pass (a new leader) finds the annotation or the pod gone and
-does nothing twice.  The clock is injected (the pass's ``now``).
+does nothing twice.  The clock is injected (the pass's ``now``).  ``allowed`` (the leader election's
+:meth:`~ood_k8s.agent.leader.Elector.leading`) is asked before every write: an agent that lost its
+leadership mid-pass raises :class:`~ood_k8s.core.errors.NotLeader` instead of acting.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from ood_k8s.core import vocab
-from ood_k8s.core.errors import NotFound
+from ood_k8s.core.errors import NotFound, NotLeader
 from ood_k8s.core.kube import KubeClient
 from ood_k8s.core.timefmt import rfc3339, timestamp
 
@@ -78,12 +81,17 @@ class Actions:
     """The leader's hands.  ``reason`` codes are CamelCase Event reasons (``DeadlineReached``, ``Idle``...)."""
 
     def __init__(self, client: KubeClient, now: float, log: logging.Logger | None = None,
-                 host: str | None = None) -> None:
+                 host: str | None = None, allowed: Callable[[], bool] | None = None) -> None:
         self.client = client
         self.now = now
         self.log = log or logging.getLogger("ood_k8s.agent")
         self.host = host if host is not None else socket.gethostname()
+        self.allowed = allowed
         self.done: list[tuple[str, str, str]] = []  # (action, namespace/name, reason): what this pass did
+
+    def _may_act(self) -> None:
+        if self.allowed is not None and not self.allowed():
+            raise NotLeader("this agent no longer leads: the rest of the pass is left to the new leader")
 
     def _record(self, action: str, pod: dict[str, Any], reason: str, message: str, kind: str) -> None:
         meta = _meta(pod)
@@ -99,6 +107,7 @@ class Actions:
         """Warn once per ``reason``; False when this warning was already given."""
         if annotations(pod).get(vocab.WARNING_REASON_ANNOTATION) == reason:
             return False
+        self._may_act()
         meta = _meta(pod)
         patch = {"metadata": {"annotations": {vocab.WARNING_ANNOTATION: message,
                                               vocab.WARNING_REASON_ANNOTATION: reason}}}
@@ -109,28 +118,43 @@ class Actions:
         self._record("warned", pod, reason, message, "Warning")
         return True
 
-    def end(self, pod: dict[str, Any], reason: str, message: str) -> bool:
-        """End a session now (see the module docstring); False when it had already ended or is gone."""
-        if ended(pod) or terminal(pod):
+    def withdraw(self, pod: dict[str, Any], reason: str, message: str) -> bool:
+        """Take back the warning ``reason`` gave (the cause went away, e.g. the session is in use again),
+        so the next time it comes the warning is given anew; False when that warning is not the one standing."""
+        if annotations(pod).get(vocab.WARNING_REASON_ANNOTATION) != reason:
             return False
+        self._may_act()
+        meta = _meta(pod)
+        patch = {"metadata": {"annotations": {vocab.WARNING_ANNOTATION: None, vocab.WARNING_REASON_ANNOTATION: None}}}
+        try:
+            self.client.patch("Pod", meta["name"], patch, meta["namespace"])
+        except NotFound:
+            return False
+        self._record("withdrew", pod, "WarningWithdrawn", message, "Normal")
+        return True
+
+    def end(self, pod: dict[str, Any], reason: str, message: str) -> bool:
+        """End a session now (see the module docstring); False when it had already ended, is being
+        stopped (a delete is under way) or is gone."""
+        if ended(pod) or terminal(pod) or _meta(pod).get("deletionTimestamp"):
+            return False
+        self._may_act()
         meta = _meta(pod)
         try:
             if (pod.get("status") or {}).get("startTime"):
                 self.client.patch("Pod", meta["name"], end_patch(pod, reason, message, self.now), meta["namespace"])
-            else:
-                self._record("ended", pod, reason, message, "Warning")
-                self.client.delete("Pod", meta["name"], meta["namespace"], missing_ok=True)
-                return True
+            elif self.client.delete("Pod", meta["name"], meta["namespace"], missing_ok=True) is None:
+                return False
         except NotFound:
             return False
         self._record("ended", pod, reason, message, "Warning")
         return True
 
     def delete(self, pod: dict[str, Any], reason: str, message: str) -> bool:
-        """Delete an ended session's pod and (by ownerReference) its children."""
+        """Delete an ended session's pod and (by ownerReference) its children; False when already gone."""
+        self._may_act()
         meta = _meta(pod)
-        gone = self.client.delete("Pod", meta["name"], meta["namespace"], missing_ok=True) is None
-        if not gone:
-            self.done.append(("deleted", f"{meta.get('namespace')}/{meta.get('name')}", reason))
-            self.log.info("deleted %s/%s: %s (%s)", meta.get("namespace"), meta.get("name"), message, reason)
-        return not gone
+        if self.client.delete("Pod", meta["name"], meta["namespace"], missing_ok=True) is None:
+            return False
+        self._record("deleted", pod, reason, message, "Normal")
+        return True

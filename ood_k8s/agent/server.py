@@ -27,6 +27,7 @@ import pwd
 import socket
 import stat
 import struct
+import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ood_k8s.agent.listener import Listener
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from ood_k8s.agent.service import Agent
 
 FORMATS = ("psij", "json")
+# More request kinds, each answered by its own module ("module:attr" taking (agent, uid, line, users)):
+# an instructor's course (the sessions app), GPU-hour budgets and the usage ledger.
+KINDS = {"course": "ood_k8s.agent.course_view:answer",
+         "budget": "ood_k8s.usage.answers:answer", "ledger": "ood_k8s.usage.answers:answer"}
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -89,12 +94,13 @@ def _caller(agent: Agent, uid: int, user: str, users: Users) -> Identity:
     if uid == 0:
         if not user:
             raise OodK8sError("root has no sessions of its own: name a user")
-        return users.by_name(user)
-    ident = users.by_uid(uid)
-    if user and user != ident.username:
-        raise OodK8sError(f"uid {uid} may not ask about another user's sessions")
-    if uid < agent.cfg.users.min_uid:
-        raise OodK8sError(f"uid {uid} is a system account without sessions")
+        ident = users.by_name(user)
+    else:
+        ident = users.by_uid(uid)
+        if user and user != ident.username:
+            raise OodK8sError(f"uid {uid} may not ask about another user's sessions")
+    if ident.uid < agent.cfg.users.min_uid:  # as the direct path refuses them, for root's --user too
+        raise OodK8sError(f"uid {ident.uid} is a system account without sessions")
     return ident
 
 
@@ -109,6 +115,11 @@ def _end(info: Info) -> dict[str, Any] | None:
 def answer(agent: Agent, uid: int, line: bytes, users: Users) -> bytes:
     """The whole reply to one request line from the process ``uid``."""
     parts = line.decode("ascii", "replace").split()
+    if parts and parts[0] in KINDS:
+        import importlib
+
+        module, _, attr = KINDS[parts[0]].partition(":")
+        return getattr(importlib.import_module(module), attr)(agent, uid, line, users)
     if len(parts) not in (2, 3) or parts[0] not in FORMATS:
         return refusal("bad request: expected '<psij|json> <job id|-> [user]'")
     fmt, job, user = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
@@ -152,10 +163,15 @@ class SocketServer(Listener):
         except OSError:
             return refusal("the caller could not be identified")
         self.agent.served += 1
+        started = time.perf_counter()
         try:
-            return answer(self.agent, uid, line, self.users)
+            reply = answer(self.agent, uid, line, self.users)
         except Exception as exc:
-            return refusal(f"the agent failed: {type(exc).__name__}: {exc}")
+            reply = refusal(f"the agent failed: {type(exc).__name__}: {exc}")
+        self.agent.latency.observe(time.perf_counter() - started)  # for /metrics (one thread answers)
+        result = "answered" if reply.startswith(b'{"ok":true') else "refused"
+        self.agent.answers[result] = self.agent.answers.get(result, 0) + 1
+        return reply
 
 
 def _clear(path: str) -> None:

@@ -1,8 +1,9 @@
 """The agent process: reflectors feeding the cache, the socket answering polls, ``/healthz``.
 
 Threads: one per watched kind (session pods, their secrets, pod events), the socket server (a thread
-per connection), and the health server.  :meth:`Agent.reload` takes a new configuration (SIGHUP);
-:meth:`Agent.stop` ends every thread and removes the socket.
+per connection), the health server, and with ``agent.lifecycle`` the leader election and the
+lifecycle's passes (:mod:`ood_k8s.agent.lifecycle`; stop releases the Lease).  :meth:`Agent.reload`
+takes a new configuration (SIGHUP); :meth:`Agent.stop` ends every thread and removes the socket.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ood_k8s.agent import metrics
 from ood_k8s.agent.cache import Cache
 from ood_k8s.agent.server import NssUsers, SocketServer, Users
 from ood_k8s.agent.watch import Reflector
@@ -44,8 +46,11 @@ class Agent:
                                      backoff_cap=backoff_cap, clock=clock)
                            for kind, (labels, fields) in WATCHED.items()]
         self.served = 0
+        self.answers: dict[str, int] = {}  # result -> count, and each answer's time: for /metrics
+        self.latency = metrics.Histogram()
         self.socket: SocketServer | None = None
         self.health: ThreadingHTTPServer | None = None
+        self.lifecycle: Any = None  # ood_k8s.agent.lifecycle.Lifecycle while it runs
         self._threads: list[threading.Thread] = []
 
     # --- state ---------------------------------------------------------------------------------------
@@ -75,7 +80,26 @@ class Agent:
         if self.cfg.agent.health_port:
             self.health = _health_server(self, self.cfg.agent.health_port)
             self._thread(self.health.serve_forever, "healthz")
+        if self.cfg.agent.lifecycle:
+            self._start_lifecycle()
         return self
+
+    def _start_lifecycle(self) -> None:
+        from ood_k8s.agent.lifecycle import Lifecycle
+
+        def pods() -> list[dict[str, Any]]:
+            with self.cache.lock:
+                return list(self.cache.pods.values())  # the pass copies them
+
+        def events_of(pod: dict[str, Any]) -> list[dict[str, Any]]:
+            meta = pod.get("metadata") or {}
+            return self.cache.client().list("Event", meta.get("namespace"),
+                                            field_selector=f"involvedObject.name={meta.get('name')}")
+
+        def ready() -> bool:  # never act on a partial or stale view
+            return self.synced() and self.age() <= self.cfg.agent.max_age
+
+        self.lifecycle = Lifecycle(self.cfg, self.client, pods, events_of, ready=ready).start()
 
     def _thread(self, target: Callable[[], Any], name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -90,6 +114,8 @@ class Agent:
         """A new configuration (SIGHUP): answers use it at once; a new socket path is bound anew."""
         old = self.cfg
         self.cfg = cfg
+        if self.lifecycle is not None:
+            self.lifecycle.cfg = cfg  # the next pass uses it (the Lease timing stays as it started)
         self.cache.prefix = cfg.users.namespace_prefix
         if cfg.agent.socket != old.agent.socket:
             self._close_socket()
@@ -110,6 +136,8 @@ class Agent:
     def stop(self) -> None:
         """Graceful stop: no new answers, streams cut, threads joined, the socket file removed."""
         self.stopping.set()
+        if self.lifecycle is not None:
+            self.lifecycle.stop(release=True)  # step down first: another agent takes over at once
         self._close_socket()
         if self.health is not None:
             self.health.shutdown()
@@ -125,14 +153,19 @@ def _health_server(agent: Agent, port: int) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             import json
 
+            if self.path == "/metrics":
+                self._send(200, metrics.CONTENT_TYPE, metrics.render(metrics.collect(agent)).encode())
+                return
             if self.path != "/healthz":
                 self.send_error(404)
                 return
             state = agent.status()
             ok = state["synced"] and state["age"] <= agent.cfg.agent.max_age
-            data = json.dumps(state).encode()
-            self.send_response(200 if ok else 503)
-            self.send_header("Content-Type", "application/json")
+            self._send(200 if ok else 503, "application/json", json.dumps(state).encode())
+
+        def _send(self, code: int, content_type: str, data: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

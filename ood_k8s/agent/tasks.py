@@ -9,7 +9,12 @@ session's reason.
 
 A task is idempotent: a pass may be repeated (a new leader, ``ood-k8s agent --once`` from a timer)
 and must then do nothing twice.  Tasks decide with pure functions of the pod and ``ctx.now`` and
-act through ``ctx.actions``; a failure of one task is logged and does not stop the others.
+act through ``ctx.actions``; a failure of one task is logged and does not stop the others -- except
+:class:`~ood_k8s.core.errors.NotLeader` (the agent lost its Lease mid-pass), which ends the pass.
+
+``ctx.events_of(pod)`` gives a pending pod's Events (what the status rules read for a pending pod:
+from the agent's cache, or one list call under ``--once``); ask only when
+:func:`~ood_k8s.sessions.status.pod_state` says ``needs_events``, as the job adapter does.
 
 The registry maps a task's name to ``module:attribute`` and is loaded lazily, so the cache-only
 agent imports no task.  The order is the order of the dict: the usage ledger records an ended
@@ -23,6 +28,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ood_k8s.core.errors import NotLeader
 
 if TYPE_CHECKING:
     from ood_k8s.agent.actions import Actions
@@ -40,6 +47,8 @@ class PassContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ood_k8s.agent"))
     # What tasks tell later tasks in the same pass (e.g. the ledger: which ended pods it holds).
     notes: dict[str, Any] = field(default_factory=dict)
+    # A pending pod's Events (see the module docstring); none when the caller has no way to get them.
+    events_of: Callable[[dict[str, Any]], list[dict[str, Any]]] = field(default=lambda pod: [])
 
 
 class LeaderTask(Protocol):
@@ -51,7 +60,15 @@ class LeaderTask(Protocol):
 
 
 # name -> "module:attribute" of a LeaderTask.  Order matters (see the module docstring).
-TASKS: dict[str, str] = {}
+TASKS: dict[str, str] = {
+    "ledger": "ood_k8s.usage.task:TASK",
+    "budget": "ood_k8s.usage.budget_task:TASK",
+    "deadline": "ood_k8s.agent.deadline:TASK",
+    "idle": "ood_k8s.agent.idle:TASK",
+    "pending": "ood_k8s.agent.pending:TASK",
+    "cleanup": "ood_k8s.agent.cleanup:TASK",
+    "warm": "ood_k8s.capacity.warm:TASK",
+}
 
 
 def register(name: str, target: str) -> None:
@@ -71,6 +88,10 @@ def run_pass(ctx: PassContext, names: list[str] | None = None,
     for name in [n for n in TASKS if names is None or n in names]:
         try:
             load(name).run(ctx)
+        except NotLeader as err:  # another agent leads now: it does the rest
+            failed.append(name)
+            ctx.log.warning("task %s stopped: %s", name, err.message)
+            break
         except Exception as err:  # one task's failure must not stop the lifecycle
             failed.append(name)
             ctx.log.error("task %s failed: %s", name, getattr(err, "message", None) or err)

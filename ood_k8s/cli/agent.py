@@ -1,7 +1,9 @@
 """``ood-k8s agent``: the long-running cache that answers status polls (run it under systemd).
 
-In the foreground until SIGTERM or SIGINT (a graceful stop: the socket goes first, then the
-watches); SIGHUP reads the configuration again.  Runs as root (the socket names callers by uid and
+In the foreground until SIGTERM or SIGINT (a graceful stop: the leader's Lease is released, the
+socket goes, then the watches); SIGHUP reads the configuration again.  ``--once``: one pass of the
+session lifecycle if this process can lead (another agent leading: it says so, exit 0), for a
+timer or a test.  Runs as root (the socket names callers by uid and
 the agent reads the provisioner's kubeconfig).
 """
 
@@ -19,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--socket", metavar="PATH", help="Unix socket to answer on (default: agent.socket)")
     p.add_argument("--health-port", type=int, metavar="PORT", help="serve /healthz on 127.0.0.1:PORT "
                    "(default: agent.health_port)")
+    p.add_argument("--once", action="store_true", help="one pass of the session lifecycle (deadlines, idle "
+                   "reclaim, cleanup...) as the leader, then exit; nothing when another agent leads")
     p.set_defaults(handler=_run)
 
 
@@ -31,13 +35,32 @@ def _config(args: argparse.Namespace) -> Any:
     return replace(cfg, agent=replace(cfg.agent, **changes)) if changes else cfg
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ood_k8s.agent.service import Agent
-    from ood_k8s.core.errors import OodK8sError
+def _client(cfg: Any) -> Any:
+    """The agent's own identity (agent.kubeconfig), else the provisioner's."""
+    from ood_k8s.config import replace
     from ood_k8s.kubeconfig import clients as connect
 
+    if cfg.agent.kubeconfig:
+        cfg = replace(cfg, cluster=replace(cfg.cluster, provisioner_kubeconfig=cfg.agent.kubeconfig))
+    return connect.as_provisioner(cfg)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from ood_k8s.agent.service import Agent
+    from ood_k8s.core.errors import OodK8sError
+
     cfg = _config(args)
-    agent = Agent(cfg, connect.as_provisioner(cfg)).start()
+    # What the leader does (every action, each leadership change) goes to stderr: the journal.
+    logging.basicConfig(level=logging.INFO, format="ood-k8s agent: %(message)s")
+    if args.once:
+        from ood_k8s.agent.lifecycle import run_once
+
+        status, line = run_once(cfg, _client(cfg))
+        print(line, file=sys.stderr if status else sys.stdout, flush=True)
+        return status
+    agent = Agent(cfg, _client(cfg)).start()
     done = threading.Event()
 
     def reload(*_: Any) -> None:

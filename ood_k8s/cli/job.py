@@ -1,4 +1,4 @@
-"""``ood-k8s job submit|info|list|delete|hold|release``: the job adapter from a shell.
+"""``ood-k8s job submit|info|list|delete|hold|release|extend``: the job adapter from a shell.
 
 Runs as the portal user with their credentials, like OOD does.  ``--user NAME`` lets an
 administrator (root) act for a user with the provisioner's credentials.  ``--output json`` prints
@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("list", help="list the user's jobs")
     common(q)
     q.set_defaults(handler=_list)
+    q = verbs.add_parser("extend", help="give a running session more time (up to its profile's limit)")
+    q.add_argument("id", help="job id")
+    q.add_argument("--hours", metavar="N", help="hours to add, e.g. 1 or 0.5")
+    common(q)
+    q.set_defaults(handler=_extend)
 
 
 def _adapter(args: argparse.Namespace) -> Adapter:
@@ -185,6 +190,27 @@ def _list(args: argparse.Namespace) -> int:
     cached = _from_agent(args, "")
     infos = cached if cached is not None else _adapter(args).info_all()
     _emit(args, [i.to_dict() for i in infos], lambda: _table(infos))
+    return 0
+
+
+def _extend(args: argparse.Namespace) -> int:
+    import time
+
+    from ood_k8s.core.errors import UsageError
+    from ood_k8s.core.timefmt import rfc3339
+    from ood_k8s.sessions import lifetime
+    from ood_k8s.sessions.extend import seconds_of_hours
+
+    if args.hours is None:
+        raise UsageError("how much longer? --hours is missing", f"e.g. 'ood-k8s job extend {args.id} --hours 1'")
+    seconds = seconds_of_hours(args.hours)  # before any connection: bad input changes nothing
+    ext = _adapter(args).extend(args.id, seconds)
+    now = time.time()
+    data = {"id": ext.job_id, "added": ext.added, "deadline": rfc3339(ext.deadline), "ceiling": rfc3339(ext.ceiling),
+            "time_left": max(0, int(ext.deadline - now))}
+    _emit(args, data, lambda: print(f"extended {ext.job_id}: it now ends at {lifetime.clock(ext.deadline, now)} "
+                                    f"(in {lifetime.span(ext.deadline - now)}); its limit is "
+                                    f"{lifetime.clock(ext.ceiling, now)}"))
     return 0
 
 

@@ -105,6 +105,12 @@ class Unavailable(KubeError):
     default_hint = "the cluster may be down or unreachable; try again in a minute"
 
 
+class NotLeader(OodK8sError):
+    """The agent lost its leadership (its Lease unrenewed past agent.renew_deadline) during a pass."""
+
+    default_hint = "another agent leads now; nothing more is done in this pass"
+
+
 # --- identity provider / credentials ----------------------------------------------------------
 
 

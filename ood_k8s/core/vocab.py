@@ -50,15 +50,28 @@ KARPENTER_DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 COURSE_LABEL = KEY_PREFIX + "course"  # the course a session (or placeholder) belongs to
 
 # --- a session's lifecycle, written by the submit and the agent's leader ---------------------------
-DEADLINE_ANNOTATION = KEY_PREFIX + "deadline"  # RFC 3339 UTC: when the leader ends the session (extend moves it)
+WALLTIME_ANNOTATION = KEY_PREFIX + "walltime"  # seconds granted at submit, counted from status.startTime
+DEADLINE_ANNOTATION = KEY_PREFIX + "deadline"  # RFC 3339 UTC: when the leader ends the session (extend writes it)
 END_REASON_ANNOTATION = KEY_PREFIX + "end-reason"  # why the agent ended it: a code (deadline, idle, budget, ...)
 END_MESSAGE_ANNOTATION = KEY_PREFIX + "end-message"  # ... and the one line the card and completed view show
 WARNING_ANNOTATION = KEY_PREFIX + "warning"  # the warning the leader gave before ending it (one line)
 WARNING_REASON_ANNOTATION = KEY_PREFIX + "warning-reason"  # ... and its code, so a warning is given once
 RECORDED_ANNOTATION = KEY_PREFIX + "usage-recorded"  # the ledger holds this ended session (cleanup may delete it)
+USAGE_FINALIZER = KEY_PREFIX + "usage-ledger"  # on a session pod (usage.finalizer): gone only once the ledger has it
+USAGE_COMPONENT = "usage-ledger"  # COMPONENT_LABEL's value on the usage ledger's ConfigMaps (agent.namespace)
 AGENT_COMPONENT = PRODUCT + "-agent"  # Events' reportingComponent / source.component; the Lease holder prefix
 LEASE_NAME = PRODUCT + "-agent"  # the coordination.k8s.io Lease the portals' agents elect a leader with
 KARPENTER_NODEPOOL_LABEL = "karpenter.sh/nodepool"
+
+# --- warm capacity (capacity/): placeholder pods and the ad-hoc holds, in agent.namespace -----------
+PLACEHOLDER_COMPONENT = "placeholder"  # COMPONENT_LABEL's value on a warm-capacity placeholder pod
+WARM_HOLDS_COMPONENT = "warm-holds"  # COMPONENT_LABEL's value on the ad-hoc holds' ConfigMap
+WARM_HOLDS_CONFIGMAP = PRODUCT + "-warm-holds"  # the ConfigMap 'ood-k8s capacity warm' records holds in
+WARM_REASON_ANNOTATION = KEY_PREFIX + "warm-reason"  # on a placeholder: why it is held (one line)
+WARM_UNTIL_ANNOTATION = KEY_PREFIX + "warm-until"  # on a placeholder: RFC 3339 UTC end of its hold
+PREPULL_COMPONENT = "prepull"  # COMPONENT_LABEL's value on an image pre-puller DaemonSet
+COURSE_MEMBER_PREFIX = "course." + DOMAIN + "/"  # + course name: label on a user namespace 'user sync --course'
+                                                 # provisioned (what '--prune' finds); value "member"
 
 # --- EFS homes: on the user's claim and on the access point (AWS tags) -----------------------------
 EFS_ACCESS_POINT_ANNOTATION = KEY_PREFIX + "efs-access-point"

@@ -34,8 +34,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ood_k8s.agent import checks as agent_checks
 from ood_k8s.auth import checks as auth_checks
-from ood_k8s.cloud.aws import cognito_admin, efs, eks
+from ood_k8s.cloud.aws import cognito_admin, efs, eks, node_groups
 from ood_k8s.cluster import checks as cluster_checks
 from ood_k8s.cluster import isolation as cluster_isolation
 from ood_k8s.config import Config
@@ -60,10 +61,12 @@ SITE_CHECKS: list[Provider] = [
     kubeconfig_checks.api,  # sets ctx.kube, ctx.reachable
     cluster_checks.cluster,
     cluster_isolation.isolation,
+    node_groups.node_group_checks,  # issue 11: every node group's metadata options
     auth_checks.identity_provider,
     eks.identity_provider_checks,
     cluster_checks.gpu_capacity,
     storage_checks.site,
+    agent_checks.agent,
 ]
 
 USER_CHECKS: list[Provider] = [
@@ -79,6 +82,8 @@ CLIENTS: dict[str, Callable[[Config], Any]] = {
     "cognito": cognito_admin.client,
     "eks": eks.client,
     "efs": efs.client,
+    "ec2": node_groups.ec2_client,
+    "autoscaling": node_groups.autoscaling_client,
 }
 
 

@@ -27,6 +27,7 @@ from ood_k8s.auth import provider as auth_provider
 from ood_k8s.config import Config, Profile
 from ood_k8s.core.commands import installed
 from ood_k8s.core.errors import UsageError
+from ood_k8s.ood import units
 from ood_k8s.policy import access
 from ood_k8s.sessions import lifetime
 from ood_k8s.sessions.quantity import parse_quantity
@@ -133,6 +134,8 @@ def form_options(cfg: Config) -> dict[str, Any]:
         "portal_origin": portal_origin(cfg),
         "hours": {"min": 1, "default": default_hours, "max": max_hours, "step": 1},
         "profiles": profiles,
+        # a student gets the course's profiles during its term (apps/_lib: course_profiles)
+        **({"courses": access.course_rules(cfg)} if cfg.courses else {}),
     }
 
 
@@ -269,7 +272,18 @@ def files(cfg: Config, psij_path: str, hook_path: str) -> dict[str, str]:
         # JSON cannot carry a comment; the marker rides in a key.
         FORM_OPTIONS_PATH: json.dumps({"generated_by": f"{MARKER} from {cfg.source}", **form_options(cfg)},
                                       indent=2) + "\n",
+        # The agent's systemd unit, for a site that runs it.
+        **({units.UNIT_PATH: units.agent_unit(cfg, units.default_agent_path(psij_path), header[2:].rstrip())}
+           if cfg.agent.enabled else {}),
     }
+
+
+def app_files(cfg: Config) -> dict[str, str]:
+    """The sessions app (``ood_k8s/apps/sessions``, linked as /var/www/ood/apps/sys/sessions), run by this
+    install's Python; written with ``--out`` only (printing shows the three files an admin merges)."""
+    from ood_k8s.webapp import install
+
+    return install.app_files(MARKER, cfg.source, sys.executable)
 
 
 def _ours(path: Path) -> bool:

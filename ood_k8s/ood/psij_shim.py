@@ -227,7 +227,8 @@ def _answer(req: Request, body: Callable[[], str], deadline: Deadline) -> str:
         raise
 
 
-def run(args: Sequence[str]) -> int:
+def run(args: Sequence[str], asked: Optional[bytes] = None) -> int:
+    """``asked``: the agent's answer the launcher already had (:mod:`ood_k8s.agent.fastpoll`)."""
     req = parse(args)
     from ood_k8s import config
 
@@ -237,7 +238,7 @@ def run(args: Sequence[str]) -> int:
         raise SecurityError(f"'{ident.username}' (uid {ident.uid}) is a system account without sessions",
                             "run ood-k8s-psij as the portal user (administrators: add --user NAME)")
     if req.verb == "info" and cfg.agent.enabled:  # the agent's cache, when it answers fresh; else the API
-        cached = agent.psij_info(cfg.agent, req.job_id, ident, req.admin)
+        cached = agent.psij_info(cfg.agent, req.job_id, ident, req.admin, asked)
         if cached is not None:
             sys.stdout.write(cached)
             sys.stdout.flush()
@@ -258,19 +259,21 @@ def run(args: Sequence[str]) -> int:
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, asked: Optional[bytes] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:  # as the other entry points answer it
         from ood_k8s import __version__
 
         print(f"ood-k8s-psij {__version__}")
         return 0
-    return run_guarded("ood-k8s-psij", lambda: run(args))
+    return run_guarded("ood-k8s-psij", lambda: run(args, asked))
 
 
-def cli() -> None:
-    """The ``ood-k8s-psij`` command (one process per OOD poll: see :func:`~ood_k8s.core.process.exit_now`)."""
-    exit_now(main())
+def cli(argv: Optional[Sequence[str]] = None, asked: Optional[bytes] = None) -> None:
+    """The full path of the ``ood-k8s-psij`` command, after its launcher
+    (:func:`ood_k8s.agent.fastpoll.cli`; one process per OOD poll: see
+    :func:`~ood_k8s.core.process.exit_now`)."""
+    exit_now(main(argv, asked))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ executor).  API round trips per call, the figures OOD's polling cost depends on:
 * ``info``: the Pod, plus the Secret once the app is ready (connection info), or the Pod's events
   while it waits without a decisive cause -- at most 2.
 * ``info_all``: one list.  ``delete``: one call (children go with their owner).
+* ``extend``: the Pod, then one patch of its deadline (:mod:`ood_k8s.sessions.extend`) -- 2.
 """
 
 import base64
@@ -57,6 +58,11 @@ class Info(NamedTuple):
     dispatch_time: Optional[int] = None
     gpus: Optional[int] = None
     tasks: Sequence[Mapping[str, Any]] = ()
+    # ood-k8s's own (sessions.lifetime): when the agent ends the session and when the cluster would at the
+    # latest (epoch seconds), and the seconds left; None until the session has started.
+    deadline: Optional[int] = None
+    ceiling: Optional[int] = None
+    time_left: Optional[int] = None
 
     @property
     def reason(self) -> str:
@@ -75,7 +81,8 @@ class Info(NamedTuple):
             "wallclock_time": self.wallclock_time, "wallclock_limit": self.wallclock_limit,
             "cpu_time": self.cpu_time, "submission_time": self.submission_time,
             "dispatch_time": self.dispatch_time, "native": dict(self.native), "gpus": self.gpus,
-            "tasks": [dict(t) for t in self.tasks],
+            "tasks": [dict(t) for t in self.tasks], "deadline": self.deadline, "ceiling": self.ceiling,
+            "time_left": self.time_left,
         }
 
 
@@ -88,6 +95,16 @@ def _ceil_cpu(value: Any) -> Optional[int]:
         return max(1, math.ceil(float(text)))
     except ValueError:
         return None
+
+
+def _wallclock_limit(win: "lifetime.Window", started: Optional[float], ceiling: Any) -> Optional[int]:
+    """OOD's wallclock_limit (psij's ``duration``): the card shows ``limit - wallclock_time`` as the time
+    remaining, so once the app runs it is its deadline less the app's start; before, the granted wall time."""
+    if win.deadline is not None and started is not None:
+        return max(0, int(win.deadline - started))
+    if win.walltime is not None:
+        return win.walltime
+    return ceiling if isinstance(ceiling, int) else None
 
 
 def _may_have_reached_the_server(err: Unavailable) -> bool:
@@ -130,9 +147,15 @@ class Adapter:
         if isinstance(script, Mapping):
             script = Script.from_dict(script)
         spec = resolve(script, self.cfg, self.ident, hold=hold, submit_host=self._submit_host())
+        if self.cfg.courses:  # a course's GPU-hour budget must fit the request (asks the agent: ~1 ms)
+            from ood_k8s.usage.budget import check_submit
+
+            check_submit(self.cfg, self.ident, spec, self.clock())
         job_id = names.job_id(spec.name_hint, self.rand(8))
         password = base64.urlsafe_b64encode(self.rand(24)).decode("ascii").rstrip("=")
         pod = objects.pod(spec, job_id)
+        if self.cfg.usage.finalizer:  # the usage ledger records it even if deleted between the agent's passes
+            pod["metadata"]["finalizers"] = [vocab.USAGE_FINALIZER]
         try:
             created = self.client.create(pod)
         except Unavailable as err:
@@ -306,6 +329,10 @@ class Adapter:
             native["disruption"] = disruption.get("reason") or "DisruptionTarget"
         if connection is not None:
             native["ood_connection_info"] = connection
+        end_reason = ann.get(vocab.END_REASON_ANNOTATION)
+        if end_reason:
+            native["end_reason"] = end_reason  # the agent ended it (deadline, idle...): its reason wins
+        win = lifetime.window(pod)
         return Info(
             id=meta.get("name", ""),
             status=state.state,
@@ -317,11 +344,14 @@ class Adapter:
             procs=procs,
             queue_name=labels.get(vocab.PROFILE_LABEL),
             wallclock_time=lifetime.elapsed(started, finished, now),
-            wallclock_limit=spec.get("activeDeadlineSeconds"),
+            wallclock_limit=_wallclock_limit(win, started, spec.get("activeDeadlineSeconds")),
             submission_time=int(submitted) if submitted is not None else None,
             dispatch_time=int(started) if started is not None else None,
             native=native,
             gpus=gpus,
+            deadline=int(win.deadline) if win.deadline is not None else None,
+            ceiling=int(win.ceiling) if win.ceiling is not None else None,
+            time_left=lifetime.time_left(win, now),
         )
 
     # --- delete, hold, release ----------------------------------------------------------------
@@ -357,6 +387,13 @@ class Adapter:
         patch = {"metadata": {"resourceVersion": (pod.get("metadata") or {}).get("resourceVersion")},
                  "spec": {"schedulingGates": rest or None}}
         self.client.patch("Pod", job_id, patch, self.namespace, patch_type="merge")
+
+    def extend(self, job_id: str, seconds: int) -> Any:
+        """Move the session's deadline ``seconds`` later, never past its ceiling; returns the
+        :class:`~ood_k8s.sessions.extend.Extension` (new deadline, ceiling, seconds added)."""
+        from ood_k8s.sessions import extend
+
+        return extend.extend(self.cfg, self.client, self.ident, job_id, seconds, self.clock())
 
     def _require(self, job_id: str) -> dict[str, Any]:
         pod = self._get_pod(job_id)

@@ -145,11 +145,11 @@ def _container(spec: JobSpec, job_id: str, ctr: ContainerSpec, *, main: bool) ->
 
 
 def pod(spec: JobSpec, job_id: str) -> dict[str, Any]:
-    """The session's Pod (hardened, walltime enforced by the cluster, held if asked)."""
+    """The session's Pod (hardened, its ceiling enforced by the cluster, held if asked)."""
     children = names.job_children(job_id)
     pod_spec: dict[str, Any] = {
         "restartPolicy": spec.restart_policy,
-        "activeDeadlineSeconds": spec.walltime,
+        "activeDeadlineSeconds": spec.ceiling or spec.walltime,  # the ceiling: an extend moves the deadline under it
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": {

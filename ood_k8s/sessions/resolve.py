@@ -28,6 +28,7 @@ ood-k8s extensions ``profile``, ``gpus``, ``tolerations``, ``affinity``, and ``m
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any, NamedTuple
 
 from ood_k8s.config import Config, Profile
@@ -35,6 +36,8 @@ from ood_k8s.core import names, shapes, vocab
 from ood_k8s.core.errors import NotEntitled, UsageError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.names import UserNames
+from ood_k8s.courses import membership
+from ood_k8s.courses import session as course_session
 from ood_k8s.policy import access, pods
 from ood_k8s.policy import volumes as mount_policy
 from ood_k8s.sessions import checks, lifetime
@@ -98,25 +101,34 @@ class Entry(NamedTuple):
 # --- the sequence ---------------------------------------------------------------------------------------
 
 
-def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False, submit_host: str = "") -> JobSpec:
-    """Check ``script`` against the site's rules and resolve every default. Raises UsageError."""
+def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False, submit_host: str = "",
+            now: float | None = None) -> JobSpec:
+    """Check ``script`` against the site's rules and resolve every default. Raises UsageError.
+    ``now`` (epoch seconds, default the clock) decides which courses' terms are on."""
     if not isinstance(script, Script):
         raise UsageError("submit needs an OOD Script (a mapping of its fields)")
     access.check_account(cfg.users, ident, access.SESSION)
     user = names.for_user(ident.username, cfg.users.namespace_prefix, cfg.users.rbac_username_prefix)
     native, token_hold = normalize_native(script.native)
     checks.known(native, NATIVE_KEYS, "native")
-    profile = select_profile(cfg, ident, checks.opt_text(native.get("profile"), "native.profile"), script.queue_name)
+    now = time.time() if now is None else now
+    granted = access.course_profiles(cfg, ident, now)
+    profile = select_profile(cfg, ident, checks.opt_text(native.get("profile"), "native.profile"), script.queue_name,
+                             granted)
+    course = membership.course_for(cfg, ident, profile.name, now) if granted else None
     raw_ctr = checks.mapping(native.get("container"), "native.container")
     checks.known(raw_ctr, CONTAINER_KEYS, "native.container")
 
     res = resources(cfg, ident, profile, native, raw_ctr, script)
-    life = lifetime.granted(requested_walltime(script), cfg.jobs)
-    vols = volumes(cfg, ident, user, profile, native, script.content)
+    life = lifetime.granted(requested_walltime(script), cfg.jobs, profile)
+    vols = _with_datasets(volumes(cfg, ident, user, profile, native, script.content), course)
     ctrs = containers(cfg, ident, profile, native, raw_ctr, script)
     place = placement(profile, native, res.gpu_resource)
-    pods.check_placement(cfg.profiles, profile, place.node_selector, place.tolerations, res.gpus)
+    place = place._replace(node_selector=course_session.node_selector(course, place.node_selector))
+    pods.check_placement(cfg.profiles, profile, place.node_selector, place.tolerations, res.gpus, place.affinity,
+                         cfg.courses, course.node_pool if course else "")
     meta = metadata(cfg, script, raw_ctr, ctrs.main.name, submit_host)
+    meta.labels.update(course_session.labels(course))
     run = entry(script, ctrs.main, ident, vols.mounts)
 
     return JobSpec(
@@ -127,20 +139,24 @@ def resolve(script: Script, cfg: Config, ident: Identity, *, hold: bool = False,
         container=dataclasses.replace(ctrs.main, working_dir=run.working_dir), init_containers=ctrs.inits,
         cpu_request=res.cpu_request, cpu_limit=res.cpu_limit, memory_request=res.memory_request,
         memory_limit=res.memory_limit, gpus=res.gpus, gpu_resource=res.gpu_resource,
-        walltime=lifetime.pod_deadline(life), files=vols.files, volumes=vols.volumes, mounts=vols.mounts,
-        init_mounts=vols.init_mounts, node_selector=place.node_selector, tolerations=place.tolerations,
-        affinity=place.affinity, priority_class=pods.session_priority_class(profile),
+        walltime=life.walltime, ceiling=lifetime.pod_deadline(life, lifetime.leader_runs(cfg.agent)),
+        files=vols.files, volumes=vols.volumes,
+        mounts=vols.mounts, init_mounts=vols.init_mounts, node_selector=place.node_selector,
+        tolerations=place.tolerations, affinity=place.affinity, priority_class=pods.session_priority_class(profile),
         runtime_class=profile.runtime_class, strict_groups=pods.strict_groups_required(cfg),
         shm_size=profile.shm_size, restart_policy=ctrs.restart_policy, image_pull_secrets=ctrs.image_pull_secrets,
-        labels=meta.labels, annotations=meta.annotations, hold=bool(hold or script.submit_as_hold or token_hold),
+        labels=meta.labels, annotations={**meta.annotations, **lifetime.annotations(life)},
+        hold=bool(hold or script.submit_as_hold or token_hold),
         connection=cfg.cluster.connection, nodeport_host=cfg.cluster.nodeport_host, script_mode=run.script_mode,
         shell=run.shell, stdout_path=run.stdout_path, stderr_path=run.stderr_path,
         accounting_id=meta.accounting_id, queue_name=meta.queue_name,
     )
 
 
-def select_profile(cfg: Config, ident: Identity, requested: str | None, queue_name: str | None) -> Profile:
-    """The profile a job runs with, refusing unknown ones and those the user's groups lack."""
+def select_profile(cfg: Config, ident: Identity, requested: str | None, queue_name: str | None,
+                   granted: list[str] | None = None) -> Profile:
+    """The profile a job runs with, refusing unknown ones and those the user's groups (or, ``granted``,
+    current courses) lack."""
     available = [p.name for p in cfg.profiles]
     name = requested
     if not name and queue_name and queue_name in available:
@@ -150,7 +166,7 @@ def select_profile(cfg: Config, ident: Identity, requested: str | None, queue_na
         profile = cfg.profile(name)
     except KeyError:
         raise UsageError(f"unknown profile '{checks.show(name)}'", f"choose one of: {', '.join(available)}") from None
-    access.check_profile(profile, ident)
+    access.check_profile(profile, ident, granted or ())
     return profile
 
 
@@ -262,6 +278,13 @@ def volumes(cfg: Config, ident: Identity, user: UserNames, profile: Profile, nat
     if profile.shm_size:
         mounts.append({"name": SHM_VOLUME, "mountPath": "/dev/shm"})  # noqa: S108 (the pod's own shm)
     return Volumes(files, pod_volumes, mounts, init_mounts)
+
+
+def _with_datasets(vols: Volumes, course: Any) -> Volumes:
+    """The course's read-only datasets added to the session's volumes (courses/session.py)."""
+    extra, extra_mounts = course_session.dataset_volumes(course, {v["name"] for v in vols.volumes},
+                                                         {m["mountPath"] for m in vols.mounts})
+    return vols._replace(volumes=vols.volumes + extra, mounts=vols.mounts + extra_mounts)
 
 
 # --- placement ------------------------------------------------------------------------------------------

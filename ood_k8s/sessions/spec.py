@@ -62,7 +62,7 @@ class JobSpec:
     memory_limit: str
     gpus: int
     gpu_resource: str
-    walltime: int
+    walltime: int                           # seconds granted (sessions.lifetime)
     files: list[ConfigFile]
     volumes: list[dict[str, Any]]
     mounts: list[dict[str, Any]]           # main container (init containers get them too)
@@ -87,3 +87,4 @@ class JobSpec:
     stderr_path: str | None = None
     accounting_id: str | None = None
     queue_name: str | None = None
+    ceiling: int = 0                       # activeDeadlineSeconds: the most it may run, extended (0: walltime)

@@ -12,7 +12,12 @@ Rules, in order (REFERENCE §1 and the incumbent's defects in §2):
   exist, an invalid image name, a container that cannot be created; pull errors that may be
   transient get ``pull_failure_grace`` seconds first; a crash loop ends it too;
 * a held pod (our scheduling gate) is ``queued_held``; anything else pending is ``queued`` with the
-  scheduler's message, the autoscaler starting a node, the image being pulled, storage being mounted.
+  scheduler's message, the autoscaler starting a node, the image being pulled, storage being mounted;
+* what the agent's leader did says why, over all of the above (:func:`with_agent`): a session it
+  ended reports the end message it recorded (``ended at its deadline (2h)``, ``reclaimed after 60 min
+  idle``) once terminal, and ``ending: <message>`` until the kubelet has stopped it; a running session
+  it warned shows the warning after its reason (``ready; ends at 16:30 (in 10 min): save your work, or
+  extend it``).
 
 Pure functions of their inputs (``now`` is passed in), so every situation is a table-driven test.
 """
@@ -20,7 +25,7 @@ Pure functions of their inputs (``now`` is passed in), so every situation is a t
 from typing import Any, NamedTuple, Optional
 
 from ood_k8s.core.timefmt import timestamp  # status.timestamp: the adapter reads pod times with it
-from ood_k8s.core.vocab import HOLD_GATE
+from ood_k8s.core.vocab import END_MESSAGE_ANNOTATION, END_REASON_ANNOTATION, HOLD_GATE, WARNING_ANNOTATION
 
 QUEUED, QUEUED_HELD, RUNNING, COMPLETED, UNDETERMINED = "queued", "queued_held", "running", "completed", \
     "undetermined"
@@ -160,6 +165,26 @@ def pod_state(pod: Optional[dict[str, Any]], events: Optional[list[dict[str, Any
     """The OOD state of a job's pod (``None``: the pod is gone)."""
     if not pod:
         return PodState(COMPLETED, "the session has ended")
+    return with_agent(pod, _observed(pod, events, now, pull_failure_grace))
+
+
+def with_agent(pod: dict[str, Any], state: PodState) -> PodState:
+    """``state`` with what the agent's leader recorded on the pod: the end it gave, else its warning."""
+    ann = (pod.get("metadata") or {}).get("annotations") or {}
+    code = ann.get(END_REASON_ANNOTATION)
+    if code:
+        message = one_line(ann.get(END_MESSAGE_ANNOTATION)) or one_line(f"ended by the site ({code})")
+        terminal = ((pod.get("status") or {}).get("phase") or "") in ("Succeeded", "Failed")
+        return state._replace(reason=message if terminal else one_line("ending: " + message))
+    warning = one_line(ann.get(WARNING_ANNOTATION))
+    if warning and state.state == RUNNING:
+        return state._replace(reason=one_line(f"{state.reason}; {warning}"))
+    return state
+
+
+def _observed(pod: dict[str, Any], events: Optional[list[dict[str, Any]]], now: float,
+              pull_failure_grace: int) -> PodState:
+    """The state the pod and its events show, before what the agent recorded."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}

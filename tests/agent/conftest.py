@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,7 +69,8 @@ class World:
                             "metadata": {"name": "ood-interactive"}, "value": 1000})
         for ns in ("ood-alice", "ood-bob"):
             self.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        self.cfg: Config = replace(Config(), **{"agent.enabled": True,
+        # The cache alone: tests of the lifecycle turn it on (its Lease traffic would count as API reads).
+        self.cfg: Config = replace(Config(), **{"agent.enabled": True, "agent.lifecycle": False,
                                                "agent.socket": os.path.join(sock_dir, "agent.sock"),
                                                "cluster.server": fk.url})
         self.agent: Agent | None = None
@@ -74,8 +78,14 @@ class World:
     def adapter(self, ident: Identity) -> Adapter:
         return Adapter(self.cfg, ident, self.client)
 
+    @property
+    def site(self) -> Config:
+        """The site as its users' commands see it: its agents run the lifecycle (pods get the ceiling as their
+        deadline; extend works), though this test's agent itself runs only the cache."""
+        return replace(self.cfg, **{"agent.lifecycle": True})
+
     def submit(self, ident: Identity = ALICE, **script: Any) -> str:
-        return self.adapter(ident).submit({**JUPYTER, **script})
+        return Adapter(self.site, ident, self.client).submit({**JUPYTER, **script})
 
     def ready(self, ident: Identity, job: str) -> None:
         self.fk.set_pod_status(f"ood-{ident.username}", job, node_name="n1", **READY)
@@ -116,3 +126,29 @@ def world(sock_dir: str) -> Iterator[World]:
             w.agent.stop()
         fk.unhang()
         fk.stop()
+
+
+@contextlib.contextmanager
+def hung_agent(path: str) -> Iterator[list[socket.socket]]:
+    """A socket at ``path`` that accepts (the kernel's backlog and then ``accept``) and never answers;
+    yields the connections it accepted, so a test can count how often it was asked."""
+    hung = socket.socket(socket.AF_UNIX)
+    hung.bind(path)
+    hung.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        hung.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(hung.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield accepted
+    finally:
+        stop.set()
+        hung.close()

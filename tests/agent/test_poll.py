@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from ood_k8s.agent import client
-from tests.agent.conftest import World, wait_until
+from tests.agent.conftest import World, hung_agent, wait_until
 from tests.conftest import ALICE, ROOT, replace
 
 GEM = "/opt/ood/gems/ood_core/lib/ood_core/job/adapters/psij"
@@ -99,22 +98,7 @@ def test_a_stopped_agent_falls_back(world: World, site: dict[str, Any]) -> None:
 
 def test_a_hung_agent_costs_a_poll_100_ms_then_falls_back(world: World, site: dict[str, Any]) -> None:
     job = world.submit()
-    hung = socket.socket(socket.AF_UNIX)
-    hung.bind(world.cfg.agent.socket)
-    hung.listen(64)  # accepts (the kernel's backlog), never answers
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        hung.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                accepted.append(hung.accept()[0])
-            except OSError:
-                continue
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
+    with hung_agent(world.cfg.agent.socket) as accepted:
         started = time.monotonic()
         assert client.ask(world.cfg.agent.socket, "psij", job, "alice", timeout=0.1) is None
         assert time.monotonic() - started < 0.15
@@ -122,9 +106,6 @@ def test_a_hung_agent_costs_a_poll_100_ms_then_falls_back(world: World, site: di
         assert get_info(site, "agent", job)[0]["current_state"] == "QUEUED"
         assert f"/api/v1/namespaces/ood-alice/pods/{job}" in api_reads(world)
         wait_until(lambda: accepted)
-    finally:
-        stop.set()
-        hung.close()
 
 
 def test_a_stale_agent_falls_back(world: World, site: dict[str, Any]) -> None:
@@ -147,8 +128,9 @@ def test_the_agent_command_runs_in_the_foreground_and_stops_gracefully(world: Wo
 
     provisioner = world.fk.write_kubeconfig(str(tmp_path / "provisioner"))
     config = tmp_path / "agent-cmd.yml"
+    # The cache's process alone (its stderr is read line by line); test_lifecycle runs it with the lifecycle.
     config.write_text(yaml.safe_dump({"cluster": {"provisioner_kubeconfig": provisioner},
-                                      "agent": {"socket": world.cfg.agent.socket}}))
+                                      "agent": {"socket": world.cfg.agent.socket, "lifecycle": False}}))
     proc = subprocess.Popen([sys.executable, "-m", "ood_k8s", "--config", str(config), "agent"], cwd=str(ROOT),
                             env=site["env"], stderr=subprocess.PIPE, text=True)
     try:

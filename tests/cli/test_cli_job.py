@@ -46,7 +46,8 @@ def test_submit_list_info_hold_release_delete(run, fake_kube, tmp_path: Path) ->
     job = out.strip()
     assert job.startswith("train-sh-")
     pod = fake_kube.get("pods", job, NS)
-    assert pod["spec"]["activeDeadlineSeconds"] == 7200 and pod["spec"]["schedulingGates"]
+    assert pod["spec"]["activeDeadlineSeconds"] == 7200 and pod["spec"]["schedulingGates"]  # no agent: the wall time
+    assert pod["metadata"]["annotations"]["ood-k8s.io/walltime"] == "7200"  # issue 15: the wall time under it
 
     code, out, _ = run("list")
     header, row = out.splitlines()

@@ -44,7 +44,10 @@ Choices and simplifications (see also the docstrings of each module):
   as sent. fieldValidation=Strict is accepted but unknown fields are kept.
 * Besides the core kinds it serves the cluster-scoped ones a site installs:
   ValidatingAdmissionPolicy(Binding) (admissionregistration.k8s.io/v1),
-  CSIDriver (storage.k8s.io/v1) and Karpenter v1's NodePool and EC2NodeClass.
+  CSIDriver (storage.k8s.io/v1) and Karpenter v1's NodePool and EC2NodeClass;
+  and coordination.k8s.io/v1 Lease (leader election: MicroTime decoding and
+  the spec's validation in ``lease.py``; updates compare-and-swap on
+  metadata.resourceVersion like every kind).
   ``fk.uninstall("nodepools", "ec2nodeclasses")`` makes a cluster without them
   (404 and gone from discovery, like CRDs that were never installed).
 * Admission: NamespaceLifecycle, Priority (priorityClassName -> priority),

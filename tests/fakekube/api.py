@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import defaults, errors, managed, patch, quota, validation
+from . import defaults, errors, lease, managed, patch, quota, validation
 from .errors import bad_request
 from .registry import BY_GVK, BY_PLURAL, ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -101,6 +101,9 @@ class Api:
         api_version = body.get("apiVersion") or rt.api_version
         body["kind"], body["apiVersion"] = kind, api_version
         if (api_version, kind) == (rt.api_version, rt.kind):
+            why = lease.decode_problem(body) if rt.plural == "leases" else None
+            if why:
+                raise bad_request(f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {why}')
             return
         version = api_version.split("/")[-1]
         other = BY_GVK.get((api_version, kind))

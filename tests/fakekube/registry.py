@@ -163,6 +163,8 @@ RESOURCES: tuple[ResourceType, ...] = (
         categories=("api-extensions",),
         has_generation=True,
     ),
+    # Leader election (the agents' Lease; client-go's leaderelection uses the same kind).
+    ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
     # The EFS CSI driver registers itself with one of these.
     ResourceType("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", False),
     # Karpenter v1's CRDs (as its Helm chart installs them; fk.uninstall() makes a cluster without them).

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from . import quantity
+from . import lease, quantity
 from .errors import FieldError, duplicate, forbidden, invalid, not_supported, required
 from .registry import ResourceType
 
@@ -407,6 +407,8 @@ def validate_create(rt: ResourceType, obj: dict[str, Any]) -> list[FieldError]:
         errs += validate_service(obj)
     elif rt.plural in ("configmaps", "secrets"):
         errs += validate_config_data(obj, ("data", "binaryData") if rt.plural == "configmaps" else ("data",))
+    elif rt.plural == "leases":
+        errs += lease.validate(obj)
     elif rt.plural == "priorityclasses" and not isinstance(obj.get("value"), int):
         errs.append(required("value"))
     return errs
@@ -506,6 +508,8 @@ def validate_update(rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) 
                 errs.append(forbidden("immutable", "field is immutable when `immutable` is set"))
         if rt.plural == "secrets" and old.get("type") != new.get("type"):
             errs.append(invalid("type", new.get("type"), "field is immutable"))
+    elif rt.plural == "leases":
+        errs += lease.validate(new)
     elif rt.plural in ("rolebindings", "clusterrolebindings") and old.get("roleRef") != new.get("roleRef"):
         errs.append(invalid("roleRef", new.get("roleRef"), "cannot change roleRef"))
     return errs

@@ -625,7 +625,9 @@ def test_session_end_to_end(site, kubelet, profile):
         assert limits == {"cpu": "1", "memory": "4Gi"}
         assert not any("nvidia" in json.dumps(t) for t in tolerations)
         assert "nodeSelector" not in pod["spec"]
+    # issue 15: the wall time asked for is an annotation too; without the agent's lifecycle it is the pod's deadline
     assert pod["spec"]["activeDeadlineSeconds"] == 7200
+    assert pod["metadata"]["annotations"]["ood-k8s.io/walltime"] == "7200"
     assert pod["spec"]["securityContext"]["runAsUser"] == UID
     assert ctr["workingDir"] == str(staged)
     assert ctr["ports"] == [{"name": "app", "containerPort": port, "protocol": "TCP"}]

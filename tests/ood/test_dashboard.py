@@ -177,6 +177,16 @@ def test_the_card_shows_why_it_waits_then_why_it_ended(site: Site) -> None:
     (staged / "connection.yml").write_text(yaml.safe_dump({"host": "10.0.7.9", "port": 8888, "password": "pw"}))
     running = card(site, job_id, staged)
     assert (running["status"], running["host"]) == ("Running", {"host": "10.0.7.9", "ssh_button": False})
+    assert "Status:" not in running["info_view"]
+    # The agent's leader warned it will end the session (issue 15): a running card shows the warning.
+    pod = site.fk.get("pods", job_id, NS)
+    warning = "ends at 16:30 (in 10 min): save your work, or extend it"
+    pod["metadata"].setdefault("annotations", {}).update({"ood-k8s.io/warning": warning,
+                                                         "ood-k8s.io/warning-reason": "DeadlineSoon"})
+    site.fk.store.put("pods", pod, "MODIFIED")
+    warned = card(site, job_id, staged)
+    assert warned["status"] == "Running"
+    assert "<strong>Status:</strong> Ends at 16:30 (in 10 min): save your work, or extend it\n" in warned["info_view"]
     # OOD's default without ood-k8s's cluster setting: a shell button to the pod's IP.
     plain = yaml.safe_load(site.cluster_file.read_text())
     del plain["v2"]["batch_connect"]["ssh_allow"]
@@ -201,8 +211,19 @@ def test_the_card_shows_why_it_waits_then_why_it_ended(site: Site) -> None:
 
 
 def _walltime(site: Site, job_id: str) -> str:
+    # Without the agent's lifecycle the kubelet's deadline is the granted wall time.
     site.fk.set_pod_status(NS, job_id, phase="Failed", reason="DeadlineExceeded", message="deadline")
     return "The session reached its wall time of 2h: start a new one to continue."
+
+
+def _deadline(site: Site, job_id: str) -> str:
+    """The agent's leader ended it at its deadline (agent/actions.py: the reason on the pod, then the kubelet)."""
+    pod = site.fk.get("pods", job_id, NS)
+    pod["metadata"].setdefault("annotations", {}).update({"ood-k8s.io/end-reason": "DeadlineReached",
+                                                         "ood-k8s.io/end-message": "ended at its deadline (2h)"})
+    site.fk.store.put("pods", pod, "MODIFIED")
+    site.fk.set_pod_status(NS, job_id, phase="Failed", reason="DeadlineExceeded", message="deadline")
+    return "Ended at its deadline (2h)."
 
 
 def _image(site: Site, job_id: str) -> str:
@@ -226,8 +247,8 @@ def _reclaimed(site: Site, job_id: str) -> str:
     return "The cluster reclaimed the session's node (its node was drained): start a new session."
 
 
-@pytest.mark.parametrize("end", [_walltime, _image, _crash, _reclaimed],
-                         ids=["walltime", "image", "crash", "reclaimed"])
+@pytest.mark.parametrize("end", [_walltime, _deadline, _image, _crash, _reclaimed],
+                         ids=["walltime", "deadline", "image", "crash", "reclaimed"])
 def test_the_completed_view_says_why_the_session_ended(site: Site, end: Any) -> None:
     job_id, staged = launch(site)
     cause = end(site, job_id)

@@ -3,7 +3,8 @@
 The binding's and the policy's namespaceSelector and the policy's resourceRules decide whether a policy
 applies; variables are evaluated in order, each visible to later ones as ``variables.<name>``; the
 activation holds ``object`` (the pod or Service after the API server's defaulting), ``oldObject`` (on
-UPDATE), ``namespaceObject`` and ``request`` (its ``operation``, ``subResource``).  A validation that
+UPDATE), ``namespaceObject`` and ``request`` (its ``operation``, ``subResource``,
+``userInfo.username``).  A validation that
 is false denies with its message (or messageExpression); one that fails to evaluate denies too
 (failurePolicy: Fail).  A variable must never fail: :func:`admit` raises if one does.
 
@@ -50,15 +51,16 @@ class Guard:
                         for r in spec["matchConstraints"]["resourceRules"]))
 
     def admit(self, obj: dict[str, Any], namespace: dict[str, Any], *, operation: str = "CREATE",
-              resource: str = "", old: dict[str, Any] | None = None) -> list[str]:
-        """Denial messages; empty: admitted."""
+              resource: str = "", old: dict[str, Any] | None = None, username: str = "ood:alice") -> list[str]:
+        """Denial messages; empty: admitted.  ``username``: who the API server says sent it (a portal user)."""
         resource = resource or {"Pod": "pods", "Service": "services"}[obj["kind"]]
         if not self.applies(namespace, resource, operation):
             return []
         _, _, sub = resource.partition("/")
         base = {"object": celpy.json_to_cel(obj), "namespaceObject": celpy.json_to_cel(namespace),
                 "oldObject": celpy.json_to_cel(old) if old is not None else celpy.celtypes.BoolType(False),
-                "request": celpy.json_to_cel({"operation": operation, "subResource": sub})}
+                "request": celpy.json_to_cel({"operation": operation, "subResource": sub,
+                                              "userInfo": {"username": username}})}
         variables: dict[Any, Any] = {}
         for var in self.policy["spec"].get("variables", []):
             value = _program(var["expression"]).evaluate({**base, "variables": celpy.celtypes.MapType(variables)})

@@ -73,7 +73,9 @@ def test_submit_is_three_round_trips_and_children_are_owned(make_adapter, client
     secret = fake_kube.get("secrets", f"{job}-secret", NS)
     assert len(base64.b64decode(secret["data"]["password"])) == 32
     assert fake_kube.get("configmaps", f"{job}-files", NS)["data"]["script.sh"] == JUPYTER["content"]
+    # issue 15: without the agent's lifecycle the pod's deadline is the granted wall time (also an annotation)
     assert pod["spec"]["automountServiceAccountToken"] is False and pod["spec"]["activeDeadlineSeconds"] == 3600
+    assert pod["metadata"]["annotations"]["ood-k8s.io/walltime"] == "3600"
 
 
 def test_nodeport_submit_is_four_round_trips_and_info_needs_no_service_read(make_adapter, client, fake_kube) -> None:

@@ -27,6 +27,8 @@ HOME_VOLUME = {"name": "home", "persistentVolumeClaim": {"claimName": "home"}}
 HOME_MOUNT = {"name": "home", "mountPath": "/home/alice"}
 FILES_VOLUME = {"name": "ood-files", "configMap": {"name": f"{JOB}-files", "defaultMode": 0o755}}
 SCRIPT_MOUNT = {"name": "ood-files", "mountPath": "/ood/script.sh", "subPath": "script.sh"}
+# issue 15: without the agent's lifecycle (the default) activeDeadlineSeconds is the granted wall time, which
+# the walltime annotation records too; tests/sessions/test_extend.py covers the ceiling under an agent.
 
 
 def downward(port: int | None = None, out: str | None = None, connect_host: str | None = None) -> list[dict]:
@@ -56,9 +58,9 @@ def labels(profile: str, app: str = "app") -> dict:
             "ood-k8s.io/job": JOB, "ood-k8s.io/profile": profile}
 
 
-def annotations(job_name: str, **extra: str) -> dict:
+def annotations(job_name: str, walltime: int = 3600, **extra: str) -> dict:
     return {"karpenter.sh/do-not-disrupt": "true", "ood-k8s.io/job-name": job_name, **extra,
-            "ood-k8s.io/username": "alice"}
+            "ood-k8s.io/walltime": str(walltime), "ood-k8s.io/username": "alice"}  # issue 15: the granted wall time
 
 
 def valid(*objs: dict) -> None:
@@ -99,7 +101,7 @@ def test_one_gpu_session_pod(make_config) -> None:
     assert pod == {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": JOB, "namespace": "ood-alice", "labels": labels("gpu-t4"),
-                     "annotations": annotations("jupyter", **{"ood-k8s.io/account": "cs101",
+                     "annotations": annotations("jupyter", 7200, **{"ood-k8s.io/account": "cs101",
                                                               "ood-k8s.io/queue": "gpu-t4"})},
         "spec": {
             "restartPolicy": "Never", "activeDeadlineSeconds": 7200, "automountServiceAccountToken": False,

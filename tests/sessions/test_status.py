@@ -182,3 +182,48 @@ def test_malformed_timestamps_are_none(text: str) -> None:
 def test_one_line_collapses_and_truncates() -> None:
     assert one_line("a\n b\tc") == "a b c"
     assert len(one_line("x" * 1000)) == 240
+
+
+# --- issue 15: what the agent's leader recorded says why ------------------------------------------------------
+
+ENDED = {"ood-k8s.io/end-reason": "DeadlineReached", "ood-k8s.io/end-message": "ended at its deadline (2h)"}
+WARNED = {"ood-k8s.io/warning-reason": "DeadlineSoon",
+          "ood-k8s.io/warning": "ends at 16:30 (in 10 min): save your work, or extend it"}
+
+
+def annotated(p: dict[str, Any], ann: dict[str, str]) -> dict[str, Any]:
+    p["metadata"]["annotations"] = dict(ann)
+    return p
+
+
+AGENT_CASES = [
+    ("ended at its deadline, stopped by the kubelet",
+     annotated(pod("Failed", reason="DeadlineExceeded", message="Pod was active on the node longer than the "
+                                                               "specified deadline"), ENDED),
+     PodState("completed", "ended at its deadline (2h)", failed=True)),
+    ("reclaimed, exited on SIGTERM",
+     annotated(pod("Succeeded", statuses=[cs(terminated(0, "Completed"))]),
+               {"ood-k8s.io/end-reason": "Idle", "ood-k8s.io/end-message": "reclaimed after 60 min idle"}),
+     PodState("completed", "reclaimed after 60 min idle", exit_code=0)),
+    ("ended, the kubelet not there yet",
+     annotated(pod("Running", statuses=[cs(RUNNING, True)], node="n1"), ENDED),
+     PodState("running", "ending: ended at its deadline (2h)", ready=True)),
+    ("ended while pending: deleted",
+     annotated(pod(deleting=True), ENDED), PodState("completed", "ending: ended at its deadline (2h)")),
+    ("ended with no message", annotated(pod("Failed", reason="DeadlineExceeded"), {"ood-k8s.io/end-reason": "Budget"}),
+     PodState("completed", "ended by the site (Budget)", failed=True)),
+    ("warned while running",
+     annotated(pod("Running", statuses=[cs(RUNNING, True)], node="n1"), WARNED),
+     PodState("running", "ready; ends at 16:30 (in 10 min): save your work, or extend it", ready=True)),
+    ("a warning on a session not answering yet waits for it",
+     annotated(pod("Running", statuses=[cs(RUNNING, False)]), WARNED),
+     PodState("queued", "starting the app (waiting for it to answer on port 8888)")),
+    ("the end wins over the warning",
+     annotated(pod("Failed", reason="DeadlineExceeded"), {**WARNED, **ENDED}),
+     PodState("completed", "ended at its deadline (2h)", failed=True)),
+]
+
+
+@pytest.mark.parametrize(("p", "want"), [c[1:] for c in AGENT_CASES], ids=[c[0] for c in AGENT_CASES])
+def test_what_the_agent_recorded_is_the_reason(p: dict[str, Any], want: PodState) -> None:
+    assert pod_state(p, now=T0) == want
