@@ -9,13 +9,15 @@
 # /etc/ood/config' writes (OOD_K8S_FORM_OPTIONS names another): the session types (profiles) with
 # their bounds, the hours, the OOD cluster id. Who may use what is decided by ood-k8s's
 # policy/access.py; the options file carries its group rules (users.allowed_groups, each profile's
-# groups) and this file applies them for the user the dashboard runs as, so the form offers exactly
-# what submit accepts. The cluster checks everything again; this is for the student.
+# groups, each course's roster, profiles and term) and this file applies them for the user the dashboard
+# runs as, so the form offers exactly what submit accepts. The cluster checks everything again; this is
+# for the student.
 #
 # Standard library only: OOD renders these files inside its dashboard.
 
 require "etc"
 require "json"
+require "socket"
 
 module OodK8sForm
   OPTIONS_FILE = "/etc/ood/config/ood_k8s/form_options.json"
@@ -119,10 +121,19 @@ module OodK8sForm
     groups.nil? || groups.empty? || !(groups & mine).empty?
   end
 
+  # ood-k8s's course rule (courses/membership.py): a member of one of a course's groups gets its profiles
+  # from the start of its term (epoch seconds; nil: open) until its end (exclusive; nil: open).
+  def course_profiles(courses, mine, now = Time.now.to_f)
+    (courses || []).select do |c|
+      !(c["groups"] & mine).empty? && (c["start"].nil? || c["start"] <= now) && (c["end"].nil? || now < c["end"])
+    end.flat_map { |c| c["profiles"] }.uniq
+  end
+
   # What this user may choose, from the site's options (see Site).
-  def site(env = ENV, mine = my_groups)
+  def site(env = ENV, mine = my_groups, now = Time.now.to_f)
     options, problem = load_options(env)
-    profiles = options["profiles"].select { |p| entitled?(p["groups"], mine) }
+    granted = course_profiles(options["courses"], mine, now)
+    profiles = options["profiles"].select { |p| entitled?(p["groups"], mine) || granted.include?(p["name"]) }
     unless entitled?(options["allowed_groups"], mine)
       profiles = []
       problem ||= "Your account may not start sessions on this cluster; ask your instructor or the " \
@@ -136,6 +147,44 @@ module OodK8sForm
   # the characters YAML reads as line breaks or refuses (which JSON leaves alone) are escaped too.
   def form_yaml(form)
     JSON.pretty_generate(form).gsub(/[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/) { |ch| format("\\u%04x", ch.ord) }
+  end
+
+  # --- GPU-hour budgets (ood_k8s/usage/budget.py) ---------------------------------------------------
+
+  AGENT_SOCKET = "/run/ood-k8s/agent.sock"
+
+  # The user's GPU-hour budgets this term, asked of the agent's socket ("budget -"): the kernel names the
+  # caller, so nobody reads another's. [] when no agent answers within `timeout` seconds (the form then
+  # simply says nothing; submit and the agent still enforce the budget). OOD_K8S_AGENT_SOCKET names
+  # another socket than the default agent.socket.
+  def budgets(env = ENV, timeout = 0.3)
+    sock = UNIXSocket.new(env.fetch("OOD_K8S_AGENT_SOCKET", AGENT_SOCKET))
+    sock.write("budget -\n")
+    data = +""
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+    loop do
+      left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      return [] if left <= 0 || IO.select([sock], nil, nil, left).nil?
+      chunk = sock.read_nonblock(65_536, exception: false)
+      break if chunk.nil?
+      data << chunk unless chunk == :wait_readable
+    end
+    head, body = data.split("\n", 2)
+    JSON.parse(head)["ok"] ? JSON.parse(body.to_s) : []
+  rescue SystemCallError, IOError, JSON::ParserError
+    []
+  ensure
+    sock&.close
+  end
+
+  # One sentence for the GPUs field: "1.5 of 20 GPU-hours left this term in cs109b." (nil: no budget).
+  def budget_note(found = budgets)
+    parts = found.map do |b|
+      num = ->(v) { format("%.2f", v).sub(/\.?0+\z/, "") }
+      whole = b["scope"] == "course" ? " (whole course)" : ""
+      "#{num.call(b['left'])} of #{num.call(b['limit'])} GPU-hours left this term in #{b['course']}#{whole}"
+    end
+    parts.empty? ? nil : "#{parts.join('; ')}."
   end
 
   # --- submit.yml.erb ------------------------------------------------------------------------------

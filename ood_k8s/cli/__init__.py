@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from ood_k8s.config import Config
 
 # Order is the order in --help.
-_COMMAND_MODULES = ("config", "demo", "job", "user", "storage", "cluster", "ood", "agent", "completion")
+_COMMAND_MODULES = ("config", "demo", "job", "user", "storage", "cluster", "ood", "agent", "usage", "capacity",
+                    "completion")
 
 
 def build_parser() -> "argparse.ArgumentParser":

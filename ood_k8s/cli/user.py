@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     source = sync.add_mutually_exclusive_group(required=True)
     source.add_argument("--group", metavar="GROUP", help="Unix group (NSS) whose members to provision")
     source.add_argument("--file", metavar="FILE", help="file with one username per line ('#' comments; '-': stdin)")
+    source.add_argument("--course", metavar="COURSE", help="the roster of a course (members of its groups); "
+                        "their namespaces are labelled as the course's")
+    sync.add_argument("--prune", action="store_true", help="with --course: remove the course's users no longer on "
+                      "its roster nor on another course's (namespace and sessions; home data is kept)")
     sync.add_argument("--force", action="store_true", help="re-apply even for users that look current")
     common(sync, jobs=16)
     sync.set_defaults(handler=_sync)
@@ -157,7 +161,16 @@ def _sync(args: argparse.Namespace) -> int:
     from ood_k8s.users.sync import Progress, members_of_group, read_user_file, run_many, summarise
 
     cfg = load_config(args, site=True)  # acts on the cluster: never the built-in example
-    usernames = members_of_group(args.group) if args.group else read_user_file(args.file)
+    if args.prune and not args.course:
+        from ood_k8s.core.errors import UsageError
+
+        raise UsageError("--prune needs --course", "name the course whose former students to remove")
+    if args.course:
+        from ood_k8s.courses import roster
+
+        usernames = roster.roster(roster.course(cfg, args.course))
+    else:
+        usernames = members_of_group(args.group) if args.group else read_user_file(args.file)
     _client(cfg)  # a bad provisioner kubeconfig is one error, not one per user
     started = time.monotonic()
     progress = Progress(len(usernames), sys.stderr)
@@ -167,11 +180,35 @@ def _sync(args: argparse.Namespace) -> int:
     for username, outcome, error in results:
         if error is None and outcome.action.startswith("would-") and outcome.changes:
             print(f"{username}: {outcome.action}: " + "; ".join(outcome.changes))
-    print(summarise(results, time.monotonic() - started, args.group or args.file))
+    print(summarise(results, time.monotonic() - started, args.group or args.file or f"course {args.course}"))
     for username, _, error in results:
         if error is not None:
             print(f"  {username}: {error}")
-    return 1 if any(e is not None for _, _, e in results) else 0
+    failed = any(e is not None for _, _, e in results)
+    if args.course:
+        failed = _course_sync(cfg, args, [u for u, _, e in results if e is None]) or failed
+    return 1 if failed else 0
+
+
+def _course_sync(cfg: Config, args: argparse.Namespace, synced: list[str]) -> bool:
+    """``--course``: label the synced users' namespaces; ``--prune``: remove former students. True if any failed."""
+    from ood_k8s.courses import roster
+
+    course = roster.course(cfg, args.course)
+    client = _client(cfg)
+    if not args.dry_run:
+        roster.mark(client, cfg, course, synced)
+    if not args.prune:
+        return False
+    gone = roster.to_prune(roster.enrolled(client, course), roster.roster(course), roster.other_rosters(cfg, course))
+    results = roster.prune(cfg, client, gone, dry_run=args.dry_run)
+    for username, done, error in results:
+        print(f"{username}: " + (f"FAILED: {error}" if error is not None else "; ".join(done or [])))
+    failures = sum(e is not None for _, _, e in results)
+    verb = "would be removed" if args.dry_run else "removed"
+    print(f"prune {course.name}: {len(results)} former student{'s' if len(results) != 1 else ''} {verb} "
+          f"(home data kept)" + (f", {failures} failed" if failures else ""))
+    return failures > 0
 
 
 # --- user list ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ood_k8s.capacity import render as capacity_render
 from ood_k8s.cloud.aws.eks import eksctl_config  # re-exported: the cluster's documents
 from ood_k8s.cluster import autoscaler
 from ood_k8s.cluster.facts import gpu_profiles, labels  # noqa: F401  (gpu_profiles re-exported)
@@ -38,6 +39,7 @@ from ood_k8s.policy import cel, pods, quota
 from ood_k8s.policy.volumes import admission_api_version
 from ood_k8s.render.render import Renderer
 from ood_k8s.storage import backend as storage
+from ood_k8s.usage import guard as usage_guard
 
 PROVISIONER_ROLE = "ood-k8s-provisioner"
 POLICY_NAME = "ood-k8s-pod-guard"
@@ -52,7 +54,9 @@ GIDS_ANNOTATION = vocab.GIDS_ANNOTATION
 HOME_ANNOTATION = vocab.HOME_ANNOTATION
 
 TEMPLATES = ("cluster/rbac.yaml.j2", "cluster/admission.yaml.j2", "cluster/services.yaml.j2",
-             "cluster/priority.yaml.j2", "cluster/karpenter.yaml.j2", "cluster/autoscaler.yaml.j2")
+             "cluster/priority.yaml.j2", "cluster/karpenter.yaml.j2", "cluster/autoscaler.yaml.j2",
+             "cluster/capacity.yaml.j2", "cluster/agent.yaml.j2")
+AGENT_ROLE = vocab.PRODUCT + "-agent"  # the agent's ClusterRole, Role and their bindings
 
 
 # --- small derived facts ---------------------------------------------------------------------------
@@ -60,7 +64,16 @@ TEMPLATES = ("cluster/rbac.yaml.j2", "cluster/admission.yaml.j2", "cluster/servi
 
 def subject(cfg: Config) -> dict[str, str]:
     """The RBAC subject of ``cluster.provisioner_subject`` ('User:NAME', 'Group:NAME', 'ServiceAccount:NS/NAME')."""
-    kind, _, name = cfg.cluster.provisioner_subject.partition(":")
+    return _subject(cfg.cluster.provisioner_subject)
+
+
+def agent_subject(cfg: Config) -> dict[str, str]:
+    """The agent's RBAC subject: ``agent.subject``, else the provisioner's (whose kubeconfig it then uses)."""
+    return _subject(cfg.agent.subject) if cfg.agent.subject else subject(cfg)
+
+
+def _subject(text: str) -> dict[str, str]:
+    kind, _, name = text.partition(":")
     if kind == "ServiceAccount":
         namespace, _, sa = name.partition("/")
         return {"kind": kind, "name": sa, "namespace": namespace}
@@ -85,7 +98,18 @@ def contexts(cfg: Config) -> dict[str, dict[str, Any]]:
         "session_classes": pods.priority_classes(cfg.profiles),
     }
     out.update(autoscaler.of(cfg).templates(cfg))  # GPU capacity: NodePools, or the expander's priorities
+    out[capacity_render.TEMPLATE] = capacity_render.context(cfg, subject(cfg))  # GPU sharing, pre-pullers...
+    made = bool(out[capacity_render.TEMPLATE].get("agent_namespace"))
+    out["cluster/agent.yaml.j2"] = _agent_context(cfg, namespace_made=made)  # nothing unless agent.enabled
     return out
+
+
+def _agent_context(cfg: Config, namespace_made: bool) -> dict[str, Any]:
+    """The agent's least-privilege RBAC (and its namespace, unless capacity's objects already make it)."""
+    agent, provisioner = agent_subject(cfg), subject(cfg)
+    return {"enabled": cfg.agent.enabled, "labels": labels(), "role": AGENT_ROLE, "status_role": f"{AGENT_ROLE}-status",
+            "namespace": cfg.agent.namespace, "namespace_object": not namespace_made, "subject": agent,
+            "lease_name": vocab.LEASE_NAME, "status_subject": provisioner if agent != provisioner else None}
 
 
 def _rbac_context(cfg: Config) -> dict[str, Any]:
@@ -117,6 +141,8 @@ def _admission_context(cfg: Config, api_version: str) -> dict[str, Any]:
         "namespace_labels": {vocab.MANAGED_BY_KEY: vocab.MANAGED_BY},
         **cel.admission_rules(cfg),  # the minimum uid and what a session may mount, as CEL
         **cel.pod_rules(cfg),  # placement, priority, wall time, sysctls, runtime classes, groups policy
+        "usage_finalizer": cfg.usage.finalizer,  # the usage ledger's finalizer stays until the ledger holds it
+        **usage_guard.rules(cfg),
     }
 
 

@@ -5,7 +5,9 @@ The rules:
 
 * an **account** may use the cluster if its uid is at least ``users.min_uid`` (system accounts never
   may) and it is a member of one of ``users.allowed_groups`` (empty: every user);
-* a **profile** is open to members of one of its ``groups`` (empty: every user the site admits);
+* a **profile** is open to members of one of its ``groups`` (empty: every user the site admits), and
+  to the students of a course that lists it, during the course's term (:func:`course_profiles`,
+  from :mod:`ood_k8s.courses.membership`);
 * a **supplementary group** may be added to a pod only by a member of it.
 
 Read by submit (:mod:`ood_k8s.sessions.resolve`), by user provisioning (:func:`ood_k8s.users.provision.admit`:
@@ -18,11 +20,15 @@ Refusals are worded for whoever reads them (:data:`AUDIENCES`): the student whos
 refused, or the administrator whose provisioning of a namespace is.
 """
 
-from typing import Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
 
 from ood_k8s.config import Profile, UsersConfig
 from ood_k8s.core.errors import NotEntitled
 from ood_k8s.core.identity import Identity
+from ood_k8s.courses import membership
+
+if TYPE_CHECKING:
+    from ood_k8s.config import Config
 
 SESSION = "session"  # a user starting a session: the refusal reaches the student through OOD
 NAMESPACE = "namespace"  # provisioning a user's namespace: the hook's log, 'ood-k8s user', doctor
@@ -72,19 +78,38 @@ def check_account(users: UsersConfig, ident: Identity, audience: str) -> None:
         raise _refused("allowed_groups", audience, users, ident)
 
 
-def may_use_profile(profile: Profile, ident: Identity) -> bool:
-    return ident.in_any(profile_groups(profile))
+def course_profiles(cfg: "Config", ident: Identity, now: float) -> List[str]:
+    """Names of the profiles ``ident``'s courses grant at ``now`` (the ``granted`` argument below)."""
+    return membership.granted_profiles(cfg, ident, now) if cfg.courses else []
 
 
-def check_profile(profile: Profile, ident: Identity) -> None:
-    if not may_use_profile(profile, ident):
+def course_rules(cfg: "Config") -> List[Dict[str, object]]:
+    """The course rule as data for the OOD form (apps/_lib/ood_k8s_form.rb applies it for its user): each
+    course's roster groups, profiles and term (epoch seconds, end exclusive; None: open)."""
+    out: List[Dict[str, object]] = []
+    for c in cfg.courses:
+        span = membership.term(c)
+        start, end = span if span is not None else (membership.OPEN_START, membership.OPEN_END)
+        out.append({"name": c.name, "groups": list(c.groups), "profiles": list(c.profiles),
+                    "start": None if start == membership.OPEN_START else start,
+                    "end": None if end == membership.OPEN_END else end})
+    return out
+
+
+def may_use_profile(profile: Profile, ident: Identity, granted: Sequence[str] = ()) -> bool:
+    """A member of the profile's groups, or a student of a current course that lists it (``granted``)."""
+    return ident.in_any(profile_groups(profile)) or profile.name in granted
+
+
+def check_profile(profile: Profile, ident: Identity, granted: Sequence[str] = ()) -> None:
+    if not may_use_profile(profile, ident, granted):
         raise NotEntitled(f"profile '{profile.name}' is reserved for members of {', '.join(profile.groups)}",
                           "choose another profile or ask your instructor for access")
 
 
-def usable_profiles(profiles: Sequence[Profile], ident: Identity) -> List[Profile]:
+def usable_profiles(profiles: Sequence[Profile], ident: Identity, granted: Sequence[str] = ()) -> List[Profile]:
     """The profiles ``ident`` may use, in the site's order."""
-    return [p for p in profiles if may_use_profile(p, ident)]
+    return [p for p in profiles if may_use_profile(p, ident, granted)]
 
 
 def check_supplemental_groups(gids: Sequence[int], ident: Identity, path: str) -> None:

@@ -173,13 +173,27 @@ def _entitled(profile: str) -> str:
     return f"(',' + variables.profiles + ',').matches(',' + {profile} + ',')"
 
 
+def _reserved(key: str, value: str) -> str:
+    """CEL: whether node label ``key``=``value`` (CEL string expressions) places a pod on nodes reserved for
+    profiles the user is not entitled to (:func:`ood_k8s.policy.pods.reserved_for_others`, for every entitled
+    profile at once): a node pool only such profiles name, or their node_selector label no entitled one holds."""
+    def holds(entitled: str) -> str:
+        return (f"variables.profileSelectors.exists(p, {entitled}{_entitled('p')} && {key} in "
+                f"variables.profileSelectors[p] && variables.profileSelectors[p][{key}] == {value})")
+    return (f"({key} == variables.nodepoolKey ? ({value} in variables.nodePools && "
+            f"!variables.nodePools[{value}].exists(p, {_entitled('p')})) : ({holds('!')} && !{holds('')}))")
+
+
 def pod_rules(cfg: Config) -> dict[str, Any]:
     """The guard's scheduling rules (:mod:`ood_k8s.policy.pods`): the allowed priority and runtime classes,
     the safe sysctls, the walltime ceiling, the GPU resources, each profile's placement and node pool, and
     whether ``supplementalGroupsPolicy: Strict`` is required.  Homogeneous CEL literals only (the API
     server's type checker joins a literal's element types)."""
-    places = {p.name: pods.placement(p) for p in cfg.profiles}
-    gpu = {name: place for name, place in places.items() if place[1]}
+    gpu = {key: (selector, resource) for key, (_, selector, resource) in
+           pods.gpu_placements(cfg.profiles, cfg.courses).items()}
+    profile_of = {key: name for key, (name, _, _) in pods.gpu_placements(cfg.profiles, cfg.courses).items()}
+    # A course's pool adds placements keyed profile@course; the entitlement is still the profile's.
+    gpu_profile = "p" if all(k == v for k, v in profile_of.items()) else f"{cel_string_map(profile_of)}[p]"
     return {
         "profiles_expr": _recorded(vocab.PROFILES_ANNOTATION, "^[a-z0-9-]+(,[a-z0-9-]+)*$"),
         "priority_classes": cel_list([cel_string(c) for c in pods.priority_classes(cfg.profiles)]),
@@ -192,11 +206,11 @@ def pod_rules(cfg: Config) -> dict[str, Any]:
                                          for name, (selector, _) in gpu.items()) + "}",
         "gpu_resource_of": cel_string_map({name: resource for name, (_, resource) in gpu.items()}),
         "node_pools": "{" + ", ".join(f"{cel_string(pool)}: {cel_list([cel_string(n) for n in names])}"
-                                      for pool, names in pods.node_pools(cfg.profiles).items()) + "}",
-        "gpu_pools": cel_list([cel_string(p.node_pool) for p in cfg.profiles if p.node_pool and p.gpu.max > 0]),
+                                      for pool, names in pods.node_pools(cfg.profiles, cfg.courses).items()) + "}",
+        "gpu_pools": cel_list([cel_string(pool) for pool in pods.gpu_pools(cfg.profiles, cfg.courses)]),
         "nodepool_key": cel_string(vocab.KARPENTER_NODEPOOL_LABEL),
         "entitled_gpu_placement": ("(!variables.wantsGpu && size(variables.gpuAsked) == 0) || "
-                                   "variables.gpuProfiles.exists(p, " + _entitled("p") +
+                                   "variables.gpuProfiles.exists(p, " + _entitled(gpu_profile) +
                                    " && variables.gpuSelectors[p].all(k, k in variables.nodeSelector && "
                                    "variables.nodeSelector[k] == variables.gpuSelectors[p][k]) && "
                                    "variables.gpuAsked.all(r, r == variables.gpuResourceOf[p]))"),
@@ -204,6 +218,49 @@ def pod_rules(cfg: Config) -> dict[str, Any]:
                           "!(variables.nodeSelector[variables.nodepoolKey] in variables.nodePools) || "
                           "variables.nodePools[variables.nodeSelector[variables.nodepoolKey]].exists(p, "
                           + _entitled("p") + ")"),
+        "placement_keys": cel_list([cel_string(k) for k in pods.placement_keys(cfg.profiles)]),
+        "profile_selectors": "{" + ", ".join(f"{cel_string(p.name)}: {cel_string_map(p.node_selector)}"
+                                             for p in cfg.profiles if p.node_selector) + "}",
+        "entitled_labels": (f"variables.nodeSelector.all(k, !{_reserved('k', 'variables.nodeSelector[k]')}) && "
+                            "variables.nodeTerms.all(t, !has(t.matchExpressions) || t.matchExpressions.all(e, "
+                            "e.operator != 'In' || !has(e.values) || e.values.all(v, !"
+                            + _reserved("e.key", "v") + ")))"),
         "strict_groups": pods.strict_groups_required(cfg),
         "profiles_annotation": vocab.PROFILES_ANNOTATION,
+        **lifetime_rules(),
+    }
+
+
+# --- a session's lifetime: what a student may patch on their own pod ---------------------------------------
+
+_INSTANT = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # RFC 3339 UTC, whole seconds (timefmt.rfc3339)
+
+
+def lifetime_rules() -> dict[str, str]:
+    """The guard's rules for :data:`~ood_k8s.core.vocab.WALLTIME_ANNOTATION` and
+    :data:`~ood_k8s.core.vocab.DEADLINE_ANNOTATION` (:mod:`ood_k8s.sessions.lifetime`), so a student patching
+    their own pod gains nothing an extend would not give: the wall time is fixed at submit, at most the ceiling;
+    the deadline is set only on a started pod, to an instant no later than its start + activeDeadlineSeconds
+    (which Kubernetes only lets fall), and never removed.  An UPDATE that leaves either as it was is not
+    judged -- the agent lowers the ceiling below the deadline when it ends a session."""
+    new, old = "variables.podAnnotations", "variables.oldAnnotations"
+    w, d = _key(vocab.WALLTIME_ANNOTATION), _key(vocab.DEADLINE_ANNOTATION)
+
+    def unchanged(k: str) -> str:
+        return f"(({k} in {new}) == ({k} in {old}) && (!({k} in {new}) || {new}[{k}] == {old}[{k}]))"
+
+    walltime = (f"request.operation == 'CREATE' ? (!({w} in {new}) || ({new}[{w}].matches('^[0-9]{{1,10}}$') && "
+                f"int({new}[{w}]) <= object.spec.activeDeadlineSeconds)) : {unchanged(w)}")
+    deadline = (f"request.operation == 'CREATE' ? !({d} in {new}) : ({unchanged(d)} || ({d} in {new} && "
+                f"{new}[{d}].matches('{_INSTANT}') && has(object.status) && has(object.status.startTime) && "
+                f"timestamp({new}[{d}]) <= timestamp(object.status.startTime) + "
+                "duration(string(object.spec.activeDeadlineSeconds) + 's')))")
+    return {
+        "walltime_rule": walltime,
+        "walltime_message": f"{vocab.WALLTIME_ANNOTATION} is the wall time granted at submit (whole seconds, at "
+                            "most activeDeadlineSeconds) and cannot be changed",
+        "deadline_rule": deadline,
+        "deadline_message": f"{vocab.DEADLINE_ANNOTATION} may only be set on a started session (ood-k8s job "
+                            "extend), to an RFC 3339 UTC instant no later than its start + activeDeadlineSeconds, "
+                            "and never removed",
     }

@@ -3,9 +3,10 @@
 Where ``ood-k8s cluster render`` gives the cluster its admission guard (a ValidatingAdmissionPolicy,
 Kubernetes 1.28 and later: :func:`guarded`), a session's volumes may only be of the kinds ood-k8s
 itself uses (:data:`SESSION_VOLUME_KINDS`), inline CSI of the drivers in ``jobs.csi_drivers``, the
-claims of :func:`session_claims` (the user's home claim and those of ``storage.extra_mounts``,
-read-only and at the sub-path configured there), and with ``storage.mode: hostpath`` the hostPath of
-the user's own home.  :mod:`ood_k8s.policy.cel` generates the guard's CEL from these definitions and
+claims of :func:`session_claims` (the user's home claim, those of ``storage.extra_mounts``,
+read-only and at the sub-path configured there, and the courses' datasets, read-only), and with
+``storage.mode: hostpath`` the hostPath of the user's own home.  :mod:`ood_k8s.policy.cel` generates the
+guard's CEL from these definitions and
 :func:`check_mount` refuses the rest at submit, before any object exists, with a line naming the
 request's key -- a student must never meet the API server's CEL message instead.
 
@@ -59,11 +60,14 @@ class SessionClaim:
 
 
 def session_claims(cfg: Config) -> list[SessionClaim]:
-    """The claims the guard allows: the user's home claim and the site's ``storage.extra_mounts``."""
+    """The claims the guard allows: the user's home claim, the site's ``storage.extra_mounts`` and the
+    courses' datasets (read-only; a dataset's claim is a plain name, escaped for the template)."""
     s = cfg.storage
     home = storage.of(cfg).claim_template(cfg)
     out = [SessionClaim(home, home=True)] if home else []
-    return out + [SessionClaim(m.claim_name, m.read_only, m.sub_path) for m in s.extra_mounts]
+    out += [SessionClaim(m.claim_name, m.read_only, m.sub_path) for m in s.extra_mounts]
+    datasets = dict.fromkeys(d.claim for c in cfg.courses for d in c.datasets)
+    return out + [SessionClaim(claim, read_only=True) for claim in datasets]
 
 
 def host_path_home(cfg: Config) -> bool:

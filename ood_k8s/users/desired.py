@@ -10,7 +10,8 @@ rendering*, so a returning user's hook (which computes it at every login) never 
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any, Mapping
+import time
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from ood_k8s import __version__
 from ood_k8s.auth import provider as auth_provider
@@ -31,6 +32,7 @@ from ood_k8s.core.vocab import (
     USER_COMPONENT,
     USERNAME_ANNOTATION,
 )
+from ood_k8s.policy import access
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,7 +91,7 @@ def template_context(cfg: Config, ident: Identity, now: str) -> dict[str, Any]:
         "user": {"username": ident.username, "slug": names.slug, "namespace": names.namespace,
                  "rbac_user": names.rbac_user, "uid": ident.uid, "gid": ident.gid, "home": ident.home},
         "labels": {**names.labels, COMPONENT_LABEL: USER_COMPONENT},
-        "namespace_annotations": {**namespace_annotations(ident, now), **_entitlements(cfg, ident)},
+        "namespace_annotations": {**namespace_annotations(ident, now), **_entitlements(cfg, ident, now)},
         "pod_security": users.pod_security,
         "cluster_role": users.cluster_role,
         "quota": {"pods": str(q.pods), "cpu": q.cpu, "memory": q.memory, "gpus": gpu_quota(cfg),
@@ -114,11 +116,14 @@ def _isolation_context(cfg: Config, ident: Identity) -> dict[str, Any]:
     return {**network.template_context(cfg), **quota.template_context(cfg)}
 
 
-def _entitlements(cfg: Config, ident: Identity) -> dict[str, str]:
-    """The profiles the admission guard lets this user's pods use (policy/pods.py)."""
+def _entitlements(cfg: Config, ident: Identity, now: str) -> dict[str, str]:
+    """The profiles the admission guard lets this user's pods use (policy/pods.py), the courses current at
+    ``now`` (the hook's RFC 3339 time) included."""
+    from ood_k8s.core.timefmt import timestamp
     from ood_k8s.policy import pods  # deferred: a returning user's hook renders nothing
 
-    return {PROFILES_ANNOTATION: pods.entitled_profiles(cfg.profiles, ident)}
+    granted = access.course_profiles(cfg, ident, timestamp(now) or time.time())
+    return {PROFILES_ANNOTATION: pods.entitled_profiles(cfg.profiles, ident, granted)}
 
 
 def namespace_annotations(ident: Identity, now: str) -> dict[str, str]:
@@ -165,12 +170,16 @@ def _check_scope(obj: dict[str, Any], names: UserNames, source: str) -> None:
                           "user templates may only create objects in the user's own namespace")
 
 
-def hash_inputs(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything that determines the user's objects, Cognito user and storage (what is hashed)."""
+def hash_inputs(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, Any],
+                now: Optional[float] = None) -> dict[str, Any]:
+    """Everything that determines the user's objects, Cognito user and storage (what is hashed).  With
+    courses, the profiles they grant at ``now`` (default: the clock): a term's start or end re-provisions."""
     import hashlib  # the hot-path rule keeps it off module level; every login hashes anyway
 
     names = user_names(cfg, ident.username)
-    return {
+    courses = {"courses": access.course_profiles(cfg, ident, time.time() if now is None else now)} \
+        if cfg.courses else {}
+    return {**courses,
         "format": FORMAT,
         "version": __version__,
         "user": [ident.username, ident.uid, ident.gid, list(ident.groups), list(ident.gids), ident.home,
@@ -193,10 +202,11 @@ def unresolved_groups(ident: Identity) -> list[str]:
     return [g for g in ident.groups if g in numbers]
 
 
-def desired_hash(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, Any]) -> str:
+def desired_hash(cfg: Config, ident: Identity, storage_fingerprint: Mapping[str, Any],
+                 now: Optional[float] = None) -> str:
     """Digest of :func:`hash_inputs`: equal digests mean nothing of the user's needs doing."""
     import hashlib
 
-    blob = json.dumps(hash_inputs(cfg, ident, storage_fingerprint), sort_keys=True, separators=(",", ":"),
+    blob = json.dumps(hash_inputs(cfg, ident, storage_fingerprint, now), sort_keys=True, separators=(",", ":"),
                       default=str)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()

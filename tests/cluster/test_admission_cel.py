@@ -60,7 +60,8 @@ def admit(policy: dict[str, Any], binding: dict[str, Any], pod: dict[str, Any], 
     if not any(resource in r["resources"] and operation in r["operations"]
                for r in spec["matchConstraints"]["resourceRules"]):
         return []
-    base = {"object": celpy.json_to_cel(pod), "namespaceObject": celpy.json_to_cel(namespace)}
+    base = {"object": celpy.json_to_cel(pod), "namespaceObject": celpy.json_to_cel(namespace),
+            "request": celpy.json_to_cel({"operation": operation})}  # the API server always passes it (issue 15)
     variables: dict[Any, Any] = {}
     for var in spec.get("variables", []):
         activation = {**base, "variables": celpy.celtypes.MapType(variables)}
@@ -167,7 +168,8 @@ def test_every_expression_compiles(guard: Any) -> None:
     policy, _ = guard
     exprs = [v["expression"] for v in policy["spec"]["variables"]]
     exprs += [v[k] for v in policy["spec"]["validations"] for k in ("expression", "messageExpression") if k in v]
-    assert len(exprs) == 55  # 27 + issue 11 (scheduling)
+    assert len(exprs) == 55 + 8 + 4  # 27 + issue 11 (scheduling) + issue 11 (affinity: 4 variables, 3 rules, 1 message)
+    # + issue 15 (the session's lifetime: 2 variables, 2 rules)
     for expr in exprs:
         _program(expr)
 

@@ -131,14 +131,17 @@ def test_admission_policy_and_binding(default_objects: list[dict[str, Any]]) -> 
                                # scheduling (issue 11)
                                "profiles", "nodeSelector", "tolerations", "gpuResources", "gpuProfiles",
                                "gpuSelectors", "gpuResourceOf", "nodePools", "gpuPools", "nodepoolKey",
-                               "priorityClasses", "runtimeClasses", "safeSysctls", "maxWalltime", "gpuAsked",
-                               "wantsGpu"]
+                               "priorityClasses", "runtimeClasses", "safeSysctls", "maxWalltime",
+                               "podAnnotations", "oldAnnotations",  # issue 15: the session's lifetime
+                               "gpuAsked",
+                               "wantsGpu", "nodeTerms", "placementKeys", "profileSelectors", "affinityGpu"]
     assert {k: variables[k] for k in ("minUid", "claims", "readOnlyClaims", "subPaths")} == {
         "minUid": "1000", "claims": '["home"]', "readOnlyClaims": "[]", "subPaths": "[]"}
     for key in (cluster.UID_ANNOTATION, cluster.GID_ANNOTATION, cluster.GIDS_ANNOTATION, cluster.HOME_ANNOTATION,
                 "ood-k8s.io/username"):
         assert f"'{key}' in variables.annotations" in "".join(variables.values())
-    assert [v.get("reason") for v in validations] == ["Forbidden"] * 21  # 11 + issue 11's scheduling rules
+    assert [v.get("reason") for v in validations] == ["Forbidden"] * (21 + 3 + 2)  # 11 + issue 11's scheduling +
+    # affinity + issue 15's wall time and deadline
     assert _by(default_objects, "ValidatingAdmissionPolicyBinding", cluster.POLICY_NAME) == {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
@@ -603,7 +606,9 @@ def test_cli_render_yaml_is_the_objects(default_objects: list[dict[str, Any]],
     assert [d for d in yaml.safe_load_all(out) if d] == default_objects
     assert out.startswith("# ood-k8s cluster render: <built-in default>, Kubernetes 1.33\n---\n")
     assert out.endswith("# Not Kubernetes objects, printed separately: --only eksctl (the EKS OIDC identity "
-                        "provider, as an eksctl ClusterConfig fragment)\n")
+                        "provider, as an eksctl ClusterConfig fragment); --only iam (the IAM policies: the portal's "
+                        "role (Cognito, EFS access points, the doctor's EKS, EC2 and Auto Scaling reads) and the EFS "
+                        "CSI driver's role)\n")
 
 
 def test_cli_render_json_and_only(default_objects: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
@@ -632,8 +637,8 @@ def test_cli_render_the_other_documents(make_config: Any, tmp_path: Path, capsys
     assert cli.main(["--config", path, "cluster", "render", "--only", "node-groups", "-o", "json"]) == 0
     assert json.loads(capsys.readouterr().out) == cluster.node_groups(cfg)
     assert cli.main(["--config", path, "cluster", "render"]) == 0
-    assert capsys.readouterr().out.endswith("; --only node-groups (cluster-autoscaler node groups: tags and "
-                                            "settings)\n")
+    assert "; --only node-groups (cluster-autoscaler node groups: tags and settings); --only iam (" in \
+        capsys.readouterr().out.splitlines()[-1]
     assert cli.main(["cluster", "render", "--only", "node-groups"]) == 2
     assert capsys.readouterr().err == ("ood-k8s: no cluster-autoscaler node groups: cluster.autoscaler is karpenter: "
                                        "set cluster.autoscaler: cluster-autoscaler\n")

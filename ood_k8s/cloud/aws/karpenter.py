@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ood_k8s.capacity import gpushare
 from ood_k8s.cloud.aws.eks import eks_name
 from ood_k8s.cluster import capacity
 from ood_k8s.cluster.facts import gpu_profiles, labels, pool_name
@@ -15,6 +16,7 @@ from ood_k8s.config import Config, Profile
 from ood_k8s.core import vocab
 from ood_k8s.core.errors import NotFound, OodK8sError
 from ood_k8s.core.kube import KubeClient
+from ood_k8s.courses import session as course_session
 from ood_k8s.doctor.report import APPLY_CLUSTER, Check, one_line
 
 TEMPLATE = "cluster/karpenter.yaml.j2"
@@ -32,7 +34,7 @@ def context(cfg: Config) -> dict[str, Any]:
         "labels": labels(),
         "role": cfg.cluster.karpenter_node_role or f"KarpenterNodeRole-{eks}",
         "discovery": {"karpenter.sh/discovery": eks},
-        "pools": [pool(cfg, p) for p in gpu_profiles(cfg)],
+        "pools": [pool(cfg, p) for p in gpu_profiles(cfg) + course_session.pool_profiles(cfg)],  # courses' own
     }
 
 
@@ -53,7 +55,7 @@ def _requirements(p: Profile) -> tuple[list[dict[str, Any]], dict[str, str]]:
         requirements.append(req("karpenter.k8s.aws/instance-gpu-manufacturer", [_GPU_MAKERS[p.gpu.resource]]))
     requirements.append(req("karpenter.sh/capacity-type", k.capacity_types or ["on-demand"]))
     requirements += [req("kubernetes.io/arch", ["amd64"]), req("kubernetes.io/os", ["linux"])]
-    node_labels = {vocab.PROFILE_LABEL: p.name}
+    node_labels = {vocab.PROFILE_LABEL: p.name, **gpushare.node_labels(p)}  # GPU sharing selects its config
     for key, value in p.node_selector.items():
         # The pods select these labels, so the pool's nodes must carry them.
         if key in _WELL_KNOWN or key.startswith("karpenter.k8s.aws/"):

@@ -1,0 +1,1 @@
+"""Capacity: warm placeholders before meetings and on demand, GPU sharing, image pre-pulling."""
