@@ -41,9 +41,12 @@ def _config(args: argparse.Namespace) -> int:
     if not args.out:
         sys.stdout.write(oodconfig.render_stdout(generated))
         return 0
+    generated.update(oodconfig.app_files(cfg))
     for path in oodconfig.write(generated, args.out, force=args.force):
         print(f"wrote {path}")
     print(f"next: merge {oodconfig.PORTAL_SNIPPET_PATH} into ood_portal.yml and run update_ood_portal")
+    print(f"once: ln -s {args.out.rstrip('/')}/ood_k8s/apps/sessions /var/www/ood/apps/sys/sessions "
+          "(the 'My GPU sessions' app)")
     return 0
 
 
