@@ -108,7 +108,7 @@ def _end(info: Info) -> dict[str, Any] | None:
     """What the caller needs to leave the end note (:mod:`ood_k8s.ood.endnote`) of an ended session."""
     if info.status != "completed":
         return None
-    keep = ("reason", "output_path", "disruption", "found")
+    keep = ("reason", "output_path", "disruption", "end_reason", "found")  # what endnote.cause reads
     return {"status": info.status, "native": {k: v for k, v in info.native.items() if k in keep}}
 
 

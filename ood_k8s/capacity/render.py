@@ -19,10 +19,16 @@ TEMPLATE = "cluster/capacity.yaml.j2"
 ROLE = "ood-k8s-capacity"
 
 
+def agent_namespace_labels() -> dict[str, str]:
+    """The agents' namespace's labels: not the managed-by label of user namespaces, which the pod guard and
+    the hook's network policies select (placeholders and the agents' objects are not students')."""
+    return {vocab.COMPONENT_LABEL: vocab.AGENT_COMPONENT}
+
+
 def context(cfg: Config, subject: dict[str, str]) -> dict[str, Any]:
     """The template's context (a site that uses none of it renders nothing from it)."""
     objects = [o for o in (gpushare.configmap(cfg),) if o] + prepull.daemonsets(cfg)
     uses_namespace = bool(cfg.courses) or any(p.prepull for p in cfg.profiles)
     return {"labels": labels(), "agent_namespace": cfg.agent.namespace if uses_namespace else "", "role": ROLE,
-            "namespace_labels": {vocab.COMPONENT_LABEL: vocab.AGENT_COMPONENT},
+            "namespace_labels": agent_namespace_labels(),
             "holds_configmap": vocab.WARM_HOLDS_CONFIGMAP, "subject": subject, "objects": objects}

@@ -109,6 +109,7 @@ def _agent_context(cfg: Config, namespace_made: bool) -> dict[str, Any]:
     agent, provisioner = agent_subject(cfg), subject(cfg)
     return {"enabled": cfg.agent.enabled, "labels": labels(), "role": AGENT_ROLE, "status_role": f"{AGENT_ROLE}-status",
             "namespace": cfg.agent.namespace, "namespace_object": not namespace_made, "subject": agent,
+            "namespace_labels": capacity_render.agent_namespace_labels(),
             "lease_name": vocab.LEASE_NAME, "status_subject": provisioner if agent != provisioner else None}
 
 

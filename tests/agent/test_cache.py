@@ -96,3 +96,27 @@ def test_a_poll_costs_the_api_server_nothing(world: World) -> None:
             assert agent_infos(world, job)[0]["found"]
         agent_infos(world)
     assert [(r.method, r.path) for r in world.fk.requests] == []
+
+
+def test_an_ended_sessions_note_through_the_socket_says_why_the_agent_ended_it(world: World) -> None:
+    # The agent's leader ended it (deadline, idle...) and the node was reclaimed too: the end note the
+    # caller leaves must say what the leader did, as the direct path's does (ood/endnote.py: cause).
+    from ood_k8s.ood import endnote
+
+    job = world.submit()
+    reclaimed = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    world.fk.set_pod_status("ood-alice", job, node_name="n1", phase="Failed", reason="DeadlineExceeded",
+                            conditions=[reclaimed])
+    pod = world.fk.get("pods", job, "ood-alice")
+    pod["metadata"].setdefault("annotations", {}).update({"ood-k8s.io/end-reason": "Idle",
+                                                         "ood-k8s.io/end-message": "reclaimed after 60 min idle"})
+    world.fk.store.put("pods", pod, "MODIFIED")
+    world.start_agent()
+    head, _ = agent_infos(world, job)
+    direct = world.adapter(ALICE).info(job)
+    assert head["end"]["native"]["end_reason"] == direct.native["end_reason"] == "Idle"
+
+    class Ended:
+        native = head["end"]["native"]
+
+    assert endnote.cause(Ended) == endnote.cause(direct) == "reclaimed after 60 min idle"

@@ -11,6 +11,7 @@ from ood_k8s.cluster import manifests
 from ood_k8s.config import Config
 from ood_k8s.core import vocab
 from tests.conftest import ROOT, replace
+from tests.security import vap
 from tests.security.rbac import rule_allows
 
 AGENT = {"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "ood-k8s-agent"}
@@ -111,12 +112,18 @@ def test_what_rbac_cannot_narrow_is_granted_cluster_wide_and_said_so() -> None:
 
 def test_the_namespace_is_rendered_once_and_nothing_without_the_agent() -> None:
     objects = rendered()
+    # Not labelled as a user namespace: the pod guard and the users' network policies select those.
     assert [o for o in objects if o["kind"] == "Namespace"] == [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS, "labels": manifests.labels()}}]
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": NS, "labels": {vocab.COMPONENT_LABEL: vocab.AGENT_COMPONENT}}}]
     assert not any("ood-k8s-agent" in o["metadata"]["name"] for o in rendered(**{"agent.enabled": False}))
     profiles = [replace(p, prepull=True) for p in Config().profiles]  # capacity's objects make it too
     with_prepull = rendered(**{"agent.namespace": "agents", "profiles": profiles})
     assert [o["metadata"]["name"] for o in with_prepull if o["kind"] == "Namespace"] == ["agents"]
+    for made in (objects, with_prepull):
+        [namespace] = [o for o in made if o["kind"] == "Namespace"]
+        namespace["metadata"]["labels"]["kubernetes.io/metadata.name"] = namespace["metadata"]["name"]
+        assert not vap.pod_guard(Config()).applies(namespace, "pods", "CREATE")
 
 
 def test_by_default_the_agent_is_the_provisioner_and_a_separate_one_lets_the_provisioner_see_the_leader() -> None:
