@@ -21,8 +21,8 @@ from ood_k8s.config import Config
 from ood_k8s.core import vocab
 from ood_k8s.core.timefmt import rfc3339
 from tests.agent.conftest import World, wait_until
-from tests.agent.test_leader import NS, T0, Clock
-from tests.conftest import ALICE, ROOT, replace
+from tests.agent.test_leader import NS, T0
+from tests.conftest import ALICE, ROOT, Clock, replace
 
 # A minute ago, by the real clock the agent runs on: well inside the session's deadline (issue 15's "deadline" task
 # ends a session started long ago).
@@ -71,7 +71,7 @@ def lifecycle(world: World, clock: Clock, name: str, pods: list[dict[str, Any]] 
 
 
 def test_only_the_leader_passes_every_interval(system: World, probes: tuple[Probe, Probe]) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     a = lifecycle(system, clock, "a", [{"metadata": {"name": "p"}}])
     b = lifecycle(system, clock, "b")
     for _ in range(31):  # a minute in retry periods: both elect and tick as their threads would
@@ -87,7 +87,7 @@ def test_only_the_leader_passes_every_interval(system: World, probes: tuple[Prob
 
 
 def test_a_pass_stops_when_the_leadership_lapses(system: World, probes: tuple[Probe, Probe]) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     a = lifecycle(system, clock, "a")
     job = system.submit()
     pod = system.client.get("Pod", job, "ood-alice")

@@ -183,14 +183,15 @@ class Site:
         kubeconfig.write_text(yaml.safe_dump(data))
         kubeconfig.chmod(0o600)
         os.chown(kubeconfig, ident.uid, ident.gid)
-        python, extra_path = interpreter()
+        python, src, extra_path = runnable(self.root)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LD_PRELOAD": NSS_WRAPPER,
                "NSS_WRAPPER_PASSWD": str(self.passwd), "NSS_WRAPPER_GROUP": str(self.group),
                "OOD_K8S_CONFIG": str(self._write_config(ident.username, str(kubeconfig))), "HOME": str(home),
-               "PYTHONPATH": os.pathsep.join([str(ROOT), *extra_path]), "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONPATH": os.pathsep.join([str(src), *extra_path]), "PYTHONDONTWRITEBYTECODE": "1"}
         log = self.root / f"app-{ident.username}.log"
         with open(log, "w") as err:
-            proc = subprocess.Popen([python, str(ROOT / "tests" / "webapp" / "serve.py"), str(APP_DIR)],
+            proc = subprocess.Popen([python, str(src / "tests" / "webapp" / "serve.py"),
+                                     str(src / APP_DIR.relative_to(ROOT))],
                                     user=ident.uid, group=ident.gid, extra_groups=list(ident.gids), env=env,
                                     stdout=subprocess.PIPE, stderr=err, text=True, cwd=str(home))
         line = proc.stdout.readline() if proc.stdout else ""
@@ -232,6 +233,33 @@ def interpreter() -> tuple[str, list[str]]:
     import sysconfig
 
     return system, [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+
+
+# What the app imports from site-packages (a copy needs nothing else: see runnable).
+APP_PACKAGES = ("jinja2", "markupsafe", "yaml", "_yaml")
+
+
+def runnable(root: Path) -> tuple[str, Path, list[str]]:
+    """(python, the source tree, its site-packages) the test users can run the app from: the checkout and
+    this environment where they can reach them, else copies under ``root`` (a 0755 scratch directory) --
+    a CI clone under a 0700 directory (mktemp -d) is unreadable to every other user."""
+    python, extra = interpreter()
+    if _reachable(str(ROOT / "tests" / "webapp" / "serve.py")) and all(_reachable(p) for p in extra):
+        return python, ROOT, extra
+    src = root / "src"
+    if not src.exists():
+        skip = shutil.ignore_patterns("__pycache__", "artifacts")
+        for part in ("ood_k8s", "templates", "apps"):
+            shutil.copytree(ROOT / part, src / part, ignore=skip)
+        (src / "tests" / "webapp").mkdir(parents=True)
+        shutil.copy(ROOT / "tests" / "webapp" / "serve.py", src / "tests" / "webapp" / "serve.py")
+        for lib in extra:
+            for name in APP_PACKAGES:
+                if (Path(lib) / name).is_dir() and not (src / "site" / name).exists():
+                    shutil.copytree(Path(lib) / name, src / "site" / name, ignore=skip)
+        for d in [src, *src.rglob("*")]:
+            d.chmod(0o755 if d.is_dir() else 0o644)
+    return python, src, [p if _reachable(p) else str(src / "site") for p in extra]
 
 
 def needs_root() -> None:
