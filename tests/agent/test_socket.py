@@ -110,3 +110,14 @@ def test_many_pollers_at_once(world: World) -> None:
     for t in threads:
         t.join()
     assert len(results) == 200 and all(r is not None and r.body.startswith(b'[{"native_id"') for r in results)
+
+
+def test_a_failure_inside_the_agent_is_one_line_to_the_caller_and_the_detail_in_its_log(
+        world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from ood_k8s.agent import server
+
+    world.start_agent()
+    monkeypatch.setattr(server, "answer", lambda *a: (_ for _ in ()).throw(KeyError("secret-detail")))
+    got = raw(world.cfg.agent.socket, b"json -\n")
+    assert got == {"ok": False, "error": "the agent could not answer this request; see its log"}
+    assert "secret-detail" in caplog.text and "KeyError" in caplog.text
