@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import shutil
@@ -269,18 +270,25 @@ def needs_root() -> None:
         pytest.skip(f"{NSS_WRAPPER} missing: install Debian's libnss-wrapper (.ci/run does)")
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
-    needs_root()
-    # Not pytest's tmp_path (0700): the users' processes read the config, NSS files and CA from here.
+@contextlib.contextmanager
+def scratch_site() -> Iterator[Site]:
+    """A Site in its own scratch directory -- not pytest's tmp_path (0700): the users' processes read the
+    config, NSS files and CA from here, as they read /etc/ood/config -- removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="ood-k8s-webapp-"))
-    root.chmod(0o755)  # read by the test users' processes, as /etc/ood/config is
+    root.chmod(0o755)
     s = Site(root)
     try:
         yield s
     finally:
         s.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    needs_root()
+    with scratch_site() as s:
+        yield s
 
 
 from tests.webapp.browser import browser  # noqa: E402,F401 - the module-scoped headless chromium fixture

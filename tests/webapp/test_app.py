@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from ood_k8s.webapp import chart, rows
 from ood_k8s.webapp.app import CSRF_COOKIE, App
 from ood_k8s.webapp.install import APP_DIR, MANIFEST, app_files
 from tests.conftest import ALICE, BOB, ROOT
-from tests.webapp.conftest import CAROL, COURSE, Site
+from tests.webapp.conftest import CAROL, COURSE, Site, scratch_site
 
 NOW = 1_800_000_000.0
 
@@ -182,13 +181,8 @@ def test_a_failure_is_one_line_on_the_page_and_a_traceback_in_the_log() -> None:
 
 @pytest.fixture
 def course_site() -> Iterator[Site]:
-    root = Path(tempfile.mkdtemp(prefix="ood-k8s-webapp-"))
-    site = Site(root)
-    try:
+    with scratch_site() as site:
         yield site
-    finally:
-        site.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def ask_course(site: Site, uid: int, name: str = COURSE) -> tuple[dict[str, Any], Any]:
