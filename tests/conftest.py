@@ -6,9 +6,12 @@ over HTTPS for Kubernetes, nss_wrapper so the real NSS calls of subprocesses see
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -133,3 +136,31 @@ def nss_env(tmp_path: Path) -> dict[str, str]:
 
 def python() -> str:
     return sys.executable
+
+
+@contextlib.contextmanager
+def silent(listener: socket.socket) -> Iterator[list[socket.socket]]:
+    """Accept on a bound ``listener`` (the kernel's backlog, then ``accept``) and never answer: a hung
+    server.  Yields the connections accepted, so a test can count how often it was asked; closes all."""
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield accepted
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()

@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,7 +19,7 @@ from ood_k8s.core.errors import OodK8sError
 from ood_k8s.core.identity import Identity
 from ood_k8s.core.kube import KubeClient
 from ood_k8s.sessions.adapter import Adapter
-from tests.conftest import ALICE, BOB, replace
+from tests.conftest import ALICE, BOB, replace, silent
 from tests.fakekube import FakeKube
 
 JUPYTER = {"content": "jupyter lab\n", "job_name": "sys/dashboard/sys/jupyter", "wall_time": 3600,
@@ -113,8 +112,9 @@ def sock_dir() -> Iterator[str]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def world(sock_dir: str) -> Iterator[World]:
+@contextlib.contextmanager
+def running_world(sock_dir: str) -> Iterator[World]:
+    """A World on a fresh fake API; its agent (if started) and the API stopped afterwards."""
     fk = FakeKube()
     fk.bookmark_interval = 0.2
     fk.start()
@@ -128,27 +128,17 @@ def world(sock_dir: str) -> Iterator[World]:
         fk.stop()
 
 
+@pytest.fixture
+def world(sock_dir: str) -> Iterator[World]:
+    with running_world(sock_dir) as w:
+        yield w
+
+
 @contextlib.contextmanager
 def hung_agent(path: str) -> Iterator[list[socket.socket]]:
     """A socket at ``path`` that accepts (the kernel's backlog and then ``accept``) and never answers;
     yields the connections it accepted, so a test can count how often it was asked."""
     hung = socket.socket(socket.AF_UNIX)
     hung.bind(path)
-    hung.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        hung.settimeout(0.05)
-        while not stop.is_set():
-            try:
-                accepted.append(hung.accept()[0])
-            except OSError:
-                continue
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
+    with silent(hung) as accepted:
         yield accepted
-    finally:
-        stop.set()
-        hung.close()

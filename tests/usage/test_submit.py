@@ -4,8 +4,6 @@ and is refused in one line before any object exists; with no agent it goes throu
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 
@@ -16,8 +14,8 @@ from ood_k8s.usage import answers
 from ood_k8s.usage.entry import Entry
 from ood_k8s.usage.ledger import Ledger
 from tests.agent.conftest import World as AgentWorld
+from tests.agent.conftest import running_world, sock_dir  # noqa: F401 - sock_dir is a fixture
 from tests.conftest import ALICE, BOB, replace
-from tests.fakekube import FakeKube
 from tests.usage.conftest import CS109B, HOUR
 
 # No term: the course is on whatever the machine's clock says (submit reads the real clock).
@@ -26,25 +24,14 @@ GPU_2H = {"native": {"profile": "gpu-t4"}, "wall_time": 7200}
 
 
 @pytest.fixture
-def world() -> Iterator[AgentWorld]:
-    sock_dir = tempfile.mkdtemp(prefix="ood-k8s-usage-")
-    os.chmod(sock_dir, 0o755)  # noqa: S103 - as /run/ood-k8s
-    fk = FakeKube()
-    fk.bookmark_interval = 0.2
-    fk.start()
-    w = AgentWorld(fk, sock_dir)
-    w.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ood-k8s-system"}})
-    w.cfg = replace(w.cfg, courses=[COURSE])
-    now = time.time()
-    Ledger(w.client, "ood-k8s-system").record("alice", [
-        Entry("u1", "alice", "cs109b", "gpu-t4", "j1", now - 30 * HOUR, now - 11.5 * HOUR, 1)])  # 18.5 used
-    try:
+def world(sock_dir: str) -> Iterator[AgentWorld]:  # noqa: F811 - the imported fixture
+    with running_world(sock_dir) as w:
+        w.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ood-k8s-system"}})
+        w.cfg = replace(w.cfg, courses=[COURSE])
+        now = time.time()
+        Ledger(w.client, "ood-k8s-system").record("alice", [
+            Entry("u1", "alice", "cs109b", "gpu-t4", "j1", now - 30 * HOUR, now - 11.5 * HOUR, 1)])  # 18.5 used
         yield w
-    finally:
-        if w.agent is not None:
-            w.agent.stop()
-        fk.stop()
-        shutil.rmtree(sock_dir, ignore_errors=True)
 
 
 def _pods(w: AgentWorld, ns: str = "ood-alice") -> list[str]:
