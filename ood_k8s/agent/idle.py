@@ -249,9 +249,10 @@ class Idle:
 
     @staticmethod
     def secrets(ctx: PassContext) -> dict[str, dict[str, dict[str, str]]]:
-        """Every session's Secret, by namespace and name, decoded: one list call per pass."""
+        """Every session's Secret, by namespace and name, decoded: from the agent's cache where it runs, else
+        one list call per pass."""
         try:
-            items = ctx.client.list("Secret", label_selector=SESSIONS)
+            items = ctx.session_secrets() if ctx.session_secrets else ctx.client.list("Secret", label_selector=SESSIONS)
         except KubeError as err:
             ctx.log.warning("idle: cannot read the sessions' Secrets (%s): activity probes have no credential",
                             err.message)

@@ -41,12 +41,13 @@ def api_events(client: KubeClient) -> EventsOf:
 
 class Lifecycle:
     def __init__(self, cfg: Any, client: KubeClient, pods: Pods, events_of: EventsOf | None = None, *,
-                 elector: Elector | None = None, ready: Callable[[], bool] = lambda: True,
+                 secrets: Pods | None = None, elector: Elector | None = None, ready: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.time, log: logging.Logger | None = None) -> None:
         self.cfg = cfg
         self.client = client
         self.pods = pods
         self.events_of = events_of or (lambda pod: [])
+        self.secrets = secrets
         self.ready = ready
         self.clock = clock
         self.log = log or logging.getLogger("ood_k8s.agent")
@@ -78,7 +79,7 @@ class Lifecycle:
         now = self.clock() if now is None else now
         actions = Actions(self.client, now, self.log, allowed=self.elector.leading)
         ctx = tasks.PassContext(self.cfg, self.client, now, [copy.deepcopy(p) for p in self.pods()], actions,
-                                self.log, events_of=self.events_of)
+                                self.log, events_of=self.events_of, session_secrets=self.secrets)
         started = time.monotonic()
         failed = tasks.run_pass(ctx)
         with self._lock:

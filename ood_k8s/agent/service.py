@@ -96,10 +96,14 @@ class Agent:
             return self.cache.client().list("Event", meta.get("namespace"),
                                             field_selector=f"involvedObject.name={meta.get('name')}")
 
+        def secrets() -> list[dict[str, Any]]:
+            with self.cache.lock:
+                return list(self.cache.secrets.values())  # read only (decoded by the task)
+
         def ready() -> bool:  # never act on a partial or stale view
             return self.synced() and self.age() <= self.cfg.agent.max_age
 
-        self.lifecycle = Lifecycle(self.cfg, self.client, pods, events_of, ready=ready).start()
+        self.lifecycle = Lifecycle(self.cfg, self.client, pods, events_of, secrets=secrets, ready=ready).start()
 
     def _thread(self, target: Callable[[], Any], name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)

@@ -49,6 +49,9 @@ class PassContext:
     notes: dict[str, Any] = field(default_factory=dict)
     # A pending pod's Events (see the module docstring); none when the caller has no way to get them.
     events_of: Callable[[dict[str, Any]], list[dict[str, Any]]] = field(default=lambda pod: [])
+    # The sessions' Secrets (the idle probes' credentials): the running agent's cache holds them already;
+    # None (``--once``): the task asks the API server.
+    session_secrets: Callable[[], list[dict[str, Any]]] | None = None
 
 
 class LeaderTask(Protocol):

@@ -303,3 +303,17 @@ def test_the_registered_task_runs_in_a_pass(sessions: Sessions, jupyter: FakeJup
     ctx = sessions.ctx(T0 + 3000)
     assert tasks.run_pass(ctx, ["idle"]) == []
     assert ctx.actions.done == [("warned", f"ood-alice/{job}", "IdleSoon")]
+
+
+def test_the_running_agent_gives_the_probes_its_cached_secrets(sessions: Sessions,
+                                                                jupyter: FakeJupyter) -> None:  # noqa: F811
+    # The cache already watches the sessions' Secrets: a pass asks the API for none (--once, which has no
+    # cache, lists them once per pass).
+    job = sessions.start(jupyter, T0 - 7200)
+    cached = sessions.world.client.list("Secret", label_selector=SESSIONS)
+    ctx = sessions.ctx(T0 + 3000)
+    ctx.session_secrets = lambda: cached
+    sessions.world.fk.reset_requests()
+    Idle(timeout=2.0, budget=10.0).run(ctx)
+    assert ctx.actions.done == [("warned", f"ood-alice/{job}", "IdleSoon")]  # it logged in with the password
+    assert not [r for r in sessions.world.fk.requests if "/secrets" in r.path]
